@@ -1,0 +1,16 @@
+"""What each role may do, as scopes. API clients carry scopes directly."""
+
+from .models import Role, Scope
+
+ALL_SCOPES: frozenset[str] = frozenset(Scope.values)
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.ADMIN: ALL_SCOPES,
+    Role.DISPATCHER: ALL_SCOPES - {Scope.ACCOUNTS_WRITE},
+    # Drivers see and act on their own routes and stops only; the selectors narrow
+    # the rows, these scopes narrow the endpoints.
+    Role.DRIVER: frozenset({Scope.ROUTES_READ, Scope.STOPS_READ, Scope.STOPS_WRITE}),
+}
+
+# Scopes an API client may be granted: partner systems never manage people.
+API_CLIENT_SCOPES: frozenset[str] = ALL_SCOPES - {Scope.ACCOUNTS_READ, Scope.ACCOUNTS_WRITE}

@@ -1,0 +1,118 @@
+"""Routes and stops."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.common.views import ScopedViewSet
+
+from .. import selectors
+from ..models import Route, Stop
+from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopCompleteIn, StopFailIn, parse
+from ..serializers import RouteDetailSerializer, RouteSerializer, StopSerializer
+from ..services import routes, stops
+
+
+class RouteViewSet(mixins.ListModelMixin, ScopedViewSet):
+    queryset = Route.objects.none()
+    scope_resource = "routes"
+    # Drivers start and finish their own routes (the selector shows them only theirs).
+    scope_map = {"start": "stops:write", "complete": "stops:write"}
+    serializer_class = RouteSerializer
+
+    def scoped(self):
+        params = self.request.query_params if self.action == "list" else {}
+        return selectors.route_list(actor=self.actor, params=params)
+
+    def _detail(self, route, code: int = status.HTTP_200_OK) -> Response:
+        return Response(RouteDetailSerializer(route).data, status=code)
+
+    @extend_schema(parameters=[OpenApiParameter("date", str), OpenApiParameter("status", str),
+                               OpenApiParameter("driver", int)])
+    def list(self, request: Request) -> Response:
+        return super().list(request)
+
+    @extend_schema(responses=RouteDetailSerializer)
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(request=RouteIn, responses={201: RouteDetailSerializer})
+    def create(self, request: Request) -> Response:
+        route = routes.route_create(actor=self.actor, data=parse(RouteIn, request.data))
+        return self._detail(route, status.HTTP_201_CREATED)
+
+    @extend_schema(request=RoutePatch, responses=RouteDetailSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        route = routes.route_update(actor=self.actor, route=self.get_object(), patch=parse(RoutePatch, request.data))
+        return self._detail(route)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        routes.route_delete(actor=self.actor, route=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=RouteStopsIn, responses=RouteDetailSerializer,
+                   description="Set the order of the route's pending stops; add and remove orders.")
+    @action(detail=True, methods=["put"], url_path="stops")
+    def set_stops(self, request: Request, pk: str) -> Response:
+        data = parse(RouteStopsIn, request.data)
+        route = routes.route_set_stops(actor=self.actor, route=self.get_object(), order_ids=data.orders,
+                                       expected_version=data.expected_version)
+        return self._detail(route)
+
+    @extend_schema(request=None, responses=RouteDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str) -> Response:
+        return self._detail(routes.route_publish(actor=self.actor, route=self.get_object()))
+
+    @extend_schema(request=None, responses=RouteDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def unpublish(self, request: Request, pk: str) -> Response:
+        return self._detail(routes.route_unpublish(actor=self.actor, route=self.get_object()))
+
+    @extend_schema(request=None, responses=RouteDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str) -> Response:
+        return self._detail(routes.route_start(actor=self.actor, route=self.get_object()))
+
+    @extend_schema(request=None, responses=RouteDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        return self._detail(routes.route_complete(actor=self.actor, route=self.get_object()))
+
+
+class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    queryset = Stop.objects.none()
+    scope_resource = "stops"
+    serializer_class = StopSerializer
+
+    def scoped(self):
+        params = self.request.query_params if self.action == "list" else {}
+        return selectors.stop_list(actor=self.actor, params=params).prefetch_related("order__items")
+
+    @extend_schema(parameters=[OpenApiParameter("route", int), OpenApiParameter("order", int),
+                               OpenApiParameter("state", str)])
+    def list(self, request: Request) -> Response:
+        return super().list(request)
+
+    @extend_schema(request=None, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def arrive(self, request: Request, pk: str) -> Response:
+        stop = stops.stop_arrive(actor=self.actor, stop=self.get_object())
+        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
+
+    @extend_schema(request=StopCompleteIn, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        data = parse(StopCompleteIn, request.data or {})
+        stop = stops.stop_complete(actor=self.actor, stop=self.get_object(), notes=data.notes)
+        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
+
+    @extend_schema(request=StopFailIn, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def fail(self, request: Request, pk: str) -> Response:
+        data = parse(StopFailIn, request.data)
+        stop = stops.stop_fail(actor=self.actor, stop=self.get_object(), reason=data.reason, notes=data.notes)
+        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)

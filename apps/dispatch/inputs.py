@@ -1,0 +1,336 @@
+"""Write contracts of the dispatch API, validated with pydantic.
+
+Pydantic validates an order in microseconds, which is what lets the bulk endpoint
+keep pace with a raw ``bulk_create`` (see bench/ingest.py); drf-spectacular reads
+these models for the OpenAPI schema, so the contract is written once.
+
+Types are strict: a quantity sent as ``"3"`` is an error, not a guess. Unknown
+fields are errors too, so a partner's typo fails loudly instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from apps.common.exceptions import ValidationFailed
+
+from .models import FailureReason, GeocodeConfidence, PodRequirement, VehicleType
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-11-21T09:00:00+01:00")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Latitude = Annotated[float, Field(ge=-90, le=90, strict=False), AfterValidator(float)]
+Longitude = Annotated[float, Field(ge=-180, le=180, strict=False), AfterValidator(float)]
+Text = Annotated[StrictStr, Field(max_length=200)]
+Amount = Annotated[Decimal, Field(ge=0, le=100000, max_digits=12, decimal_places=3)]
+Country = Annotated[StrictStr, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
+SkillList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=40)]], Field(max_length=20)]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _numbers_only(value: Any) -> Any:
+    # JSON numbers only: pydantic would otherwise accept "1.5" for a Decimal.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError("must be a number")
+    return value
+
+
+class ItemIn(Contract):
+    sku: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    description: Text = ""
+    quantity: Annotated[StrictInt, Field(ge=1, le=10000)] = 1
+    weight_kg: Amount = Decimal(0)
+    volume_l: Amount = Decimal(0)
+
+    _numbers = field_validator("weight_kg", "volume_l", mode="before")(_numbers_only)
+
+
+class OrderFields(Contract):
+    """Fields an order can be created with; all optional so updates can reuse them."""
+
+    reference: Annotated[StrictStr, Field(max_length=128)] = ""
+    hub: StrictInt | None = None
+    customer_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    customer_phone: Annotated[StrictStr, Field(max_length=32)] = ""
+    customer_email: Annotated[StrictStr, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")] = ""
+    address_line1: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    address_line2: Text = ""
+    city: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[StrictStr, Field(max_length=20)] = ""
+    region: Annotated[StrictStr, Field(max_length=100)] = ""
+    country: Country
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    geocode_confidence: GeocodeConfidence | None = None
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    service_time_s: Annotated[StrictInt, Field(ge=0, le=4 * 3600)] = 180
+    instructions: Annotated[StrictStr, Field(max_length=2000)] = ""
+    priority: Annotated[StrictInt, Field(ge=0, le=3)] = 1
+    pod_requirements: Annotated[list[PodRequirement], Field(max_length=6)] = []
+    required_skills: SkillList = []
+    custom_fields: dict[str, Any] = {}
+    items: Annotated[list[ItemIn], Field(max_length=500)] = []
+
+    _coords = field_validator("lat", "lng", mode="before")(
+        lambda v: v if v is None else _numbers_only(v)
+    )
+
+    @field_validator("pod_requirements")
+    @classmethod
+    def _unique_requirements(cls, value: list[PodRequirement]) -> list[PodRequirement]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _small_custom_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > 50:
+            raise ValueError("at most 50 custom fields")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check_order_consistency(self.lat, self.lng, self.window_start, self.window_end)
+        if self.geocode_confidence is None:
+            self.geocode_confidence = GeocodeConfidence.EXACT if self.lat is not None else GeocodeConfidence.NONE
+        return self
+
+
+def check_order_consistency(lat: float | None, lng: float | None,
+                            start: datetime | None, end: datetime | None) -> None:
+    if (lat is None) != (lng is None):
+        raise ValueError("lat and lng must be given together")
+    if start is not None and end is not None and end <= start:
+        raise ValueError("window_end must be after window_start")
+
+
+class OrderIn(OrderFields):
+    source: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")] = "api"
+    external_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class OrderPatch(Contract):
+    """Partial update. Every field is optional; only the ones sent change."""
+
+    reference: Annotated[StrictStr, Field(max_length=128)] | None = None
+    hub: StrictInt | None = None
+    customer_name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    customer_phone: Annotated[StrictStr, Field(max_length=32)] | None = None
+    customer_email: Annotated[StrictStr, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    address_line1: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    address_line2: Text | None = None
+    city: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    postal_code: Annotated[StrictStr, Field(max_length=20)] | None = None
+    region: Annotated[StrictStr, Field(max_length=100)] | None = None
+    country: Country | None = None
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    geocode_confidence: GeocodeConfidence | None = None
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    service_time_s: Annotated[StrictInt, Field(ge=0, le=4 * 3600)] | None = None
+    instructions: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    priority: Annotated[StrictInt, Field(ge=0, le=3)] | None = None
+    pod_requirements: Annotated[list[PodRequirement], Field(max_length=6)] | None = None
+    required_skills: SkillList | None = None
+    custom_fields: dict[str, Any] | None = None
+    items: Annotated[list[ItemIn], Field(max_length=500)] | None = None
+
+    _coords = field_validator("lat", "lng", mode="before")(
+        lambda v: v if v is None else _numbers_only(v)
+    )
+
+
+class BulkOrdersIn(Contract):
+    orders: Annotated[list[OrderIn], Field(min_length=1)]
+
+
+class CancelIn(Contract):
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+
+class OpeningHours(Contract):
+    """Per weekday, a list of [open, close] pairs in the hub's local time."""
+
+    mon: list[tuple[time, time]] = []
+    tue: list[tuple[time, time]] = []
+    wed: list[tuple[time, time]] = []
+    thu: list[tuple[time, time]] = []
+    fri: list[tuple[time, time]] = []
+    sat: list[tuple[time, time]] = []
+    sun: list[tuple[time, time]] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for day, spans in self.model_dump().items():
+            for opens, closes in spans:
+                if closes <= opens:
+                    raise ValueError(f"{day}: closing time must be after opening time")
+        return self
+
+
+class HubIn(Contract):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    code: Annotated[StrictStr, Field(min_length=1, max_length=20)]
+    timezone: Annotated[StrictStr, AfterValidator(_timezone)]
+    address_line1: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    address_line2: Text = ""
+    city: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[StrictStr, Field(max_length=20)] = ""
+    region: Annotated[StrictStr, Field(max_length=100)] = ""
+    country: Country
+    lat: Latitude
+    lng: Longitude
+    opening_hours: OpeningHours = OpeningHours()
+
+    _coords = field_validator("lat", "lng", mode="before")(_numbers_only)
+
+
+class VehicleIn(Contract):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    plate: Annotated[StrictStr, Field(max_length=20)] = ""
+    type: VehicleType = VehicleType.VAN
+    capacity_weight_kg: Amount
+    capacity_volume_l: Amount
+    capacity_parcels: Annotated[StrictInt, Field(ge=0, le=100000)]
+    skills: SkillList = []
+    home_hub: StrictInt | None = None
+    active: StrictBool = True
+
+    _numbers = field_validator("capacity_weight_kg", "capacity_volume_l", mode="before")(_numbers_only)
+
+
+class DriverIn(Contract):
+    username: Annotated[StrictStr, Field(min_length=3, max_length=150, pattern=r"^[\w.@+-]+$")]
+    password: Annotated[StrictStr, Field(min_length=10, max_length=128)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] = ""
+    shift_start: time
+    shift_end: time
+    home_hub: StrictInt | None = None
+    current_vehicle: StrictInt | None = None
+
+    @model_validator(mode="after")
+    def _shift(self) -> Self:
+        if self.shift_end <= self.shift_start:
+            raise ValueError("shift_end must be after shift_start")
+        return self
+
+
+class DriverPatch(Contract):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)] | None = None
+    phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] | None = None
+    shift_start: time | None = None
+    shift_end: time | None = None
+    home_hub: StrictInt | None = None
+    current_vehicle: StrictInt | None = None
+    active: StrictBool | None = None
+
+
+class DutyIn(Contract):
+    on_duty: StrictBool
+
+
+class RouteIn(Contract):
+    hub: StrictInt
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    name: Annotated[StrictStr, Field(max_length=120)] = ""
+    driver: StrictInt | None = None
+    vehicle: StrictInt | None = None
+    planned_start: AwareDatetime | None = None
+    orders: Annotated[list[StrictInt], Field(max_length=500)] = []
+
+    @field_validator("date")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        from datetime import date
+
+        date.fromisoformat(value)
+        return value
+
+
+class RoutePatch(Contract):
+    name: Annotated[StrictStr, Field(max_length=120)] | None = None
+    driver: StrictInt | None = None
+    vehicle: StrictInt | None = None
+    planned_start: AwareDatetime | None = None
+
+
+class RouteStopsIn(Contract):
+    """The new order of the route's open stops, as order ids. Orders not on the route
+    are added; open stops whose order is missing are removed."""
+
+    orders: Annotated[list[StrictInt], Field(max_length=500)]
+    expected_version: StrictInt | None = None
+
+
+class StopFailIn(Contract):
+    reason: FailureReason
+    notes: Annotated[StrictStr, Field(max_length=2000)] = ""
+
+
+class StopCompleteIn(Contract):
+    notes: Annotated[StrictStr, Field(max_length=2000)] = ""
+
+
+class ApiClientIn(Contract):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    scopes: Annotated[list[StrictStr], Field(min_length=1)]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "non_field_errors"
+
+
+def errors_to_fields(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if p not in ("function-after", "function-before"))
+        path = _field_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path != "non_field_errors" else prefix
+        message = error["msg"].removeprefix("Value error, ")
+        fields.setdefault(path, []).append(message)
+    return fields
+
+
+def parse[T: BaseModel](model: type[T], data: Any) -> T:
+    """Validate request data against a contract, or raise the API's 400."""
+    if not isinstance(data, dict):
+        raise ValidationFailed({"non_field_errors": ["Expected a JSON object."]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(errors_to_fields(exc)) from None

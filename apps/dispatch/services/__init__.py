@@ -1,0 +1,1 @@
+"""Dispatch writes. Import the function you need from its module."""

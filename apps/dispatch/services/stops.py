@@ -1,0 +1,116 @@
+"""What a driver does at a stop: arrive, complete, fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.actor import Actor
+from apps.common.exceptions import InvalidTransition
+from apps.events import types as ev
+from apps.events.services import NewEvent, events_record
+
+from ..lifecycle import order_transition, stop_transition
+from ..models import FailureReason, Order, OrderOutcome, Route, RouteStatus, Stop, StopKind, StopState
+from .routes import route_finish
+
+
+def _stop_payload(stop: Stop, **extra: Any) -> dict[str, Any]:
+    return {
+        "stop_id": stop.pk, "order_id": stop.order_id, "route_id": stop.route_id, "kind": stop.kind,
+        "state": stop.state, "outcome": stop.outcome, "sequence": stop.sequence, **extra,
+    }
+
+
+def _lock(stop: Stop) -> tuple[Stop, Route]:
+    """Lock the route first, then the stop: every writer takes them in that order, so
+    a driver completing a stop and a dispatcher reordering the route cannot deadlock."""
+    if stop.route_id is None:
+        raise InvalidTransition(subject="stop", current_state="unassigned", attempted="work on")
+    route = Route.objects.select_for_update().select_related("hub", "driver").get(pk=stop.route_id)
+    stop = Stop.objects.select_for_update().select_related("order").get(pk=stop.pk)
+    if route.status == RouteStatus.DRAFT:
+        raise InvalidTransition(subject="stop on a route that", current_state="not yet published", attempted="work on")
+    if route.status == RouteStatus.COMPLETED:
+        raise InvalidTransition(subject="stop on a route that", current_state="completed", attempted="work on")
+    return stop, route
+
+
+def _ensure_started(actor: Actor, route: Route, events: list[NewEvent]) -> None:
+    """Working a stop on a published route means the driver has set off; record that."""
+    if route.status != RouteStatus.PUBLISHED:
+        return
+    from .routes import _move_orders, _route_payload
+    from ..lifecycle import route_transition
+
+    route_transition(route, "start")
+    route.started_at = timezone.now()
+    _move_orders(route, "start", events, from_state="dispatched")
+    route.save()
+    events.append(NewEvent(ev.ROUTE_STARTED, "route", route.pk, _route_payload(route)))
+
+
+def _finish_if_done(actor: Actor, route: Route, events: list[NewEvent]) -> None:
+    if not route.stops.filter(state__in=[StopState.PENDING, StopState.ARRIVED]).exists():
+        route_finish(actor=actor, route=route, events=events)
+
+
+@transaction.atomic
+def stop_arrive(*, actor: Actor, stop: Stop) -> Stop:
+    stop, route = _lock(stop)
+    events: list[NewEvent] = []
+    _ensure_started(actor, route, events)
+    stop_transition(stop, "arrive")
+    stop.arrived_at = timezone.now()
+    stop.save()
+    events.append(NewEvent(ev.STOP_ARRIVED, "stop", stop.pk, _stop_payload(stop)))
+    events_record(org=actor.org, actor=actor.label, events=events)
+    return stop
+
+
+def _close(actor: Actor, stop: Stop, route: Route, action: str, events: list[NewEvent], **fields: Any) -> None:
+    stop_transition(stop, action)
+    stop.completed_at = timezone.now()
+    for name, value in fields.items():
+        setattr(stop, name, value)
+    stop.save()
+    stop_event = ev.STOP_COMPLETED if action == "complete" else ev.STOP_FAILED
+    events.append(NewEvent(stop_event, "stop", stop.pk, _stop_payload(stop, failure_reason=stop.failure_reason)))
+    if stop.kind == StopKind.DELIVERY:
+        order: Order = Order.objects.select_for_update().get(pk=stop.order_id)
+        order_transition(order, "deliver" if action == "complete" else "fail")
+        order.outcome = OrderOutcome.DELIVERED if action == "complete" else OrderOutcome.FAILED
+        order.failure_reason = fields.get("failure_reason", "")
+        order.failure_notes = fields.get("notes", "") if action == "fail" else ""
+        order.completed_at = stop.completed_at
+        order.attempts += 1
+        order.save()
+        events.append(NewEvent(
+            ev.ORDER_DELIVERED if action == "complete" else ev.ORDER_FAILED, "order", order.pk,
+            {"order_id": order.pk, "external_id": order.external_id, "state": order.state, "outcome": order.outcome,
+             "failure_reason": order.failure_reason, "stop_id": stop.pk, "route_id": route.pk},
+        ))
+
+
+@transaction.atomic
+def stop_complete(*, actor: Actor, stop: Stop, notes: str = "") -> Stop:
+    stop, route = _lock(stop)
+    events: list[NewEvent] = []
+    _ensure_started(actor, route, events)
+    _close(actor, stop, route, "complete", events, notes=notes)
+    _finish_if_done(actor, route, events)
+    events_record(org=actor.org, actor=actor.label, events=events)
+    return stop
+
+
+@transaction.atomic
+def stop_fail(*, actor: Actor, stop: Stop, reason: FailureReason | str, notes: str = "") -> Stop:
+    stop, route = _lock(stop)
+    events: list[NewEvent] = []
+    _ensure_started(actor, route, events)
+    _close(actor, stop, route, "fail", events, failure_reason=str(reason), notes=notes)
+    _finish_if_done(actor, route, events)
+    events_record(org=actor.org, actor=actor.label, events=events)
+    return stop

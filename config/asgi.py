@@ -1,0 +1,17 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Initialise Django (apps, settings) before importing anything that touches models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+if settings.INPROCESS_WORKER:
+    from apps.common.worker import start_inprocess_worker
+
+    start_inprocess_worker()
+
+application = ProtocolTypeRouter({"http": django_asgi_app})

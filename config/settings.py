@@ -1,0 +1,321 @@
+"""Lastmile settings: one module, driven by the environment.
+
+Two modes, chosen by ``LASTMILE_ENV``:
+
+* ``development`` (default): the embedded default. SQLite in ``var/``, the
+  in-memory channel layer and an in-process task worker. Zero services.
+* ``production``: every setting that matters must come from the environment.
+  A missing or malformed value stops start-up with a message naming the
+  variable, because a half-configured production process is worse than none.
+
+``DATABASE_URL`` and ``REDIS_URL`` may also be set in development (CI does
+this to run the suite against PostgreSQL and Redis).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+LASTMILE_ENV = env.str("LASTMILE_ENV", default="development")
+if LASTMILE_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(
+        f"LASTMILE_ENV must be 'development' or 'production', not {LASTMILE_ENV!r}."
+    )
+PRODUCTION = LASTMILE_ENV == "production"
+
+
+def _required(name: str) -> str:
+    value = env.str(name, default="").strip()
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is required when LASTMILE_ENV=production (see docs/deploy.md)."
+        )
+    return value
+
+
+# --- core -------------------------------------------------------------------
+
+if PRODUCTION:
+    SECRET_KEY = _required("SECRET_KEY")
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be at least 50 characters with at least 5 distinct ones; "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
+    DEBUG = env.bool("DEBUG", default=False)
+    ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS").split(",") if h.strip()]
+    if "*" in ALLOWED_HOSTS:
+        # The WebSocket origin check relies on ALLOWED_HOSTS; a wildcard disables it.
+        raise ImproperlyConfigured("ALLOWED_HOSTS must list real host names; '*' is not allowed.")
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-lastmile-do-not-use-in-production")
+    DEBUG = env.bool("DEBUG", default=True)
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_tasks_db",
+    "apps.common",
+    "apps.accounts",
+    "apps.events",
+    "apps.dispatch",
+    "apps.pod",
+    "apps.tracking",
+    "apps.console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.ApiBodyLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+if PRODUCTION:
+    # Daphne's runserver serves static files in development; production uses WhiteNoise
+    # (compressed, cache-forever hashed names) behind the load balancer.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------
+
+if PRODUCTION:
+    _database_url = _required("DATABASE_URL")
+else:
+    _database_url = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lastmile.sqlite3'}")
+
+try:
+    _db = environ.Env.db_url_config(_database_url)
+except Exception as exc:  # django-environ raises several types for bad URLs
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
+if not _db.get("ENGINE"):
+    raise ImproperlyConfigured(f"DATABASE_URL has an unknown scheme: {_database_url.split(':', 1)[0]!r}")
+if PRODUCTION and _db["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production (postgres://...).")
+
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    # IMMEDIATE transactions take the write lock up front, so two writers queue on
+    # busy_timeout instead of one failing with "database is locked" mid-transaction.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    }
+    # A file-based test database lets a live server in another thread or process share it.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+else:
+    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    _db["CONN_HEALTH_CHECKS"] = True
+_db["ATOMIC_REQUESTS"] = False
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- channel layer ----------------------------------------------------------
+
+REDIS_URL = _required("REDIS_URL") if PRODUCTION else env.str("REDIS_URL", default="")
+if REDIS_URL:
+    _redis = urlparse(REDIS_URL)
+    if _redis.scheme not in ("redis", "rediss") or not _redis.hostname:
+        raise ImproperlyConfigured(
+            f"REDIS_URL must look like redis://host:6379/0, not {REDIS_URL!r}."
+        )
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- background tasks -------------------------------------------------------
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "webhooks", "optimize", "notifications"],
+    }
+}
+# The embedded default runs the task worker as a thread inside the web process
+# (see apps.common.worker); production runs `manage.py db_worker` processes.
+INPROCESS_WORKER = env.bool("LASTMILE_INPROCESS_WORKER", default=False)
+
+# --- auth -------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- i18n / time ------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"TIME_ZONE {TIME_ZONE!r} is not a known IANA time zone.") from exc
+USE_I18N = True
+USE_TZ = True
+
+# --- static and media -------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# npm installs third-party front-end packages; frontend/scripts/vendor.mjs copies
+# the exact dist files we use into frontend/vendor/ (ignored by git).
+STATICFILES_DIRS = [
+    (name, BASE_DIR / "frontend" / name)
+    for name in ("common", "console", "driver", "track", "vendor")
+    if (BASE_DIR / "frontend" / name).is_dir()
+]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="s3" if PRODUCTION else "filesystem")
+if MEDIA_STORAGE == "s3":
+    _media_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _required("AWS_STORAGE_BUCKET_NAME") if PRODUCTION else env.str("AWS_STORAGE_BUCKET_NAME", default=""),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif MEDIA_STORAGE == "filesystem":
+    _media_backend = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be 's3' or 'filesystem', not {MEDIA_STORAGE!r}.")
+
+STORAGES = {
+    "default": _media_backend,
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- REST API ---------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.HasScope"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "apps.common.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {"api_client": env.str("API_CLIENT_RATE", default="6000/min")},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lastmile API",
+    "DESCRIPTION": (
+        "Last-mile delivery platform: hubs, fleet, orders, routes, stops and the event log. "
+        "Authenticate with `Authorization: Bearer <api key>` (partner systems) or a session (browser apps). "
+        "Errors are JSON objects with a stable `code`, a human `message` and, for validation errors, `fields`."
+    ),
+    "VERSION": "1.0.0",
+    # 3.1 allows "null" as a type, which the pydantic input contracts use for optional fields.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStateEnum": "apps.dispatch.models.OrderState",
+        "StopStateEnum": "apps.dispatch.models.StopState",
+        "RouteStatusEnum": "apps.dispatch.models.RouteStatus",
+        "FailureReasonEnum": "apps.dispatch.models.FailureReason",
+    },
+}
+
+# Bodies above this are refused with 413 before they are read. A bulk request
+# of 1,000 orders with items is about 1 MB.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+BULK_MAX_ORDERS = 1000
+
+# --- security ---------------------------------------------------------------
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[f"https://{h}" for h in ALLOWED_HOSTS])
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- logging ----------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,126 @@
+"""Shared fixtures: personas, API clients, and the CI guard for real services.
+
+Personas (see STYLE.md): Alice is the admin and Dave the dispatcher of Acme; Bob
+drives for Acme; Carol dispatches for Globex and must never see Acme's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import (
+    DriverFactory,
+    HubFactory,
+    OrganizationFactory,
+    VehicleFactory,
+    member,
+)
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI the suite must run against PostgreSQL and Redis, and fail (not skip) without them."""
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    problems = []
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        problems.append(f"CI=true but the database engine is {db['ENGINE']}; set DATABASE_URL to PostgreSQL")
+    elif not _reachable(db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)):
+        problems.append(f"PostgreSQL at {db.get('HOST')}:{db.get('PORT')} is unreachable")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        problems.append("CI=true but REDIS_URL is not set")
+    else:
+        parsed = urlparse(redis_url)
+        if not _reachable(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+            problems.append(f"Redis at {redis_url} is unreachable")
+    if problems:
+        pytest.exit("Required services missing under CI: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture
+def acme(db):
+    return OrganizationFactory(name="Acme Deliveries", slug="acme")
+
+
+@pytest.fixture
+def globex(db):
+    return OrganizationFactory(name="Globex Logistics", slug="globex")
+
+
+@pytest.fixture
+def alice(acme):
+    return member(acme, "alice", "admin")
+
+
+@pytest.fixture
+def dave(acme):
+    return member(acme, "dave", "dispatcher")
+
+
+@pytest.fixture
+def carol(globex):
+    return member(globex, "carol", "dispatcher")
+
+
+@pytest.fixture
+def acme_hub(acme):
+    return HubFactory(org=acme)
+
+
+@pytest.fixture
+def acme_van(acme, acme_hub):
+    return VehicleFactory(org=acme, home_hub=acme_hub)
+
+
+@pytest.fixture
+def bob(acme, acme_hub, acme_van):
+    """Bob drives Acme's van."""
+    return DriverFactory(org=acme, name="Bob Baker", home_hub=acme_hub, current_vehicle=acme_van)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def as_dave(dave) -> APIClient:
+    return client_for(dave)
+
+
+@pytest.fixture
+def as_alice(alice) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def as_carol(carol) -> APIClient:
+    return client_for(carol)
+
+
+@pytest.fixture
+def as_bob(bob) -> APIClient:
+    return client_for(bob.user)
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
