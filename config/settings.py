@@ -144,7 +144,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
     }
     # A file-based test database lets a live server in another thread or process share it.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # LASTMILE_TEST_DB lets parallel test runs on one machine keep their own file.
+    _db["TEST"] = {"NAME": env.str("LASTMILE_TEST_DB", default=str(VAR_DIR / "test_db.sqlite3"))}
 else:
     _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
