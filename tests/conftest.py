@@ -54,6 +54,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("Required services missing under CI: " + "; ".join(problems), returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is for attackers, not for a test suite creating personas.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def acme(db):
     return OrganizationFactory(name="Acme Deliveries", slug="acme")

@@ -78,6 +78,7 @@ class DriverFactory(factory.django.DjangoModelFactory):
 class OrderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Order
+        skip_postgeneration_save = True
 
     external_id = factory.Sequence(lambda n: f"ORD-{n:05d}")
     source = "api"

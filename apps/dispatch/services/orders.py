@@ -6,7 +6,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -24,9 +26,37 @@ from ..models import Hub, Order, OrderItem, Stop, StopState
 ITEM_FIELDS = ("sku", "description", "quantity", "weight_kg", "volume_l")
 
 
-def content_hash(data: OrderIn) -> str:
-    body = data.model_dump(mode="json", exclude={"source", "external_id"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+HASH_EXCLUDE = frozenset({"source", "external_id"})
+_THOUSANDTH = Decimal("0.001")
+
+
+def _canonical(value: Any) -> Any:
+    """One spelling per value, so an order read back from the database hashes like
+    the JSON it came from: datetimes in UTC, amounts to the gram, enums as values."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value.quantize(_THOUSANDTH))
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def content_hash(fields: dict[str, Any]) -> str:
+    body = _canonical({k: v for k, v in fields.items() if k not in HASH_EXCLUDE})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def stored_fields(order: Order) -> dict[str, Any]:
+    """The order as its create contract's fields, for hashing after an update."""
+    fields = {name: getattr(order, name) for name in OrderIn.model_fields if name not in ("items", "hub")}
+    fields["hub"] = order.hub_id
+    fields["items"] = [{f: getattr(i, f) for f in ITEM_FIELDS} for i in order.items.order_by("id")]
+    return fields
 
 
 def _order_fields(data: OrderIn | OrderPatch, *, exclude_unset: bool = False) -> dict[str, Any]:
@@ -101,7 +131,7 @@ def _bulk_create_once(actor: Actor, orders: Sequence[OrderIn], prefix: str | Non
     if errors:
         raise ValidationFailed(errors)
 
-    hashes = [content_hash(d) for d in orders]
+    hashes = [content_hash(d.model_dump()) for d in orders]
     with transaction.atomic():
         existing = {
             (o.source, o.external_id): o
@@ -188,19 +218,11 @@ def order_update(*, actor: Actor, order: Order, patch: OrderPatch) -> Order:
         OrderItem.objects.bulk_create(items)
     # The stored hash describes the order as it now is, so the partner re-posting
     # its updated version is recognized as a harmless retry.
-    order.content_hash = content_hash(order_as_input(order))
+    order.content_hash = content_hash(stored_fields(order))
     order.save()
     event_record(org=order.org, actor=actor.label, type=ev.ORDER_UPDATED, subject_type="order", subject_id=order.pk,
                  payload={**_event_payload(order), "changed": sorted(sent)})
     return order
-
-
-def order_as_input(order: Order) -> OrderIn:
-    """The order as its create contract, for hashing after an update."""
-    data = {f: getattr(order, f) for f in OrderIn.model_fields if f not in ("items", "hub")}
-    data["hub"] = order.hub_id
-    data["items"] = [{f: getattr(i, f) for f in ITEM_FIELDS} for i in order.items.all()]
-    return OrderIn.model_construct(**data)
 
 
 def _close_open_stop(actor: Actor, order: Order, events: list[NewEvent]) -> None:
