@@ -41,8 +41,9 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
     def __init__(self, *, subject: str, current_state: str, attempted: str) -> None:
+        article = "an" if subject[:1] in "aeiou" else "a"
         super().__init__(
-            f"Cannot {attempted} a {subject} that is {current_state.replace('_', ' ')}.",
+            f"Cannot {attempted} {article} {subject} that is {current_state.replace('_', ' ')}.",
             current_state=current_state,
             attempted=attempted,
         )
