@@ -47,6 +47,8 @@ class HasScope(permissions.BasePermission):
         if resource is None:
             return False
         actor = actor_for_request(request)
+        if request.method not in view.allowed_methods:
+            return True  # let the view answer 405; the method does nothing here to protect
         action = getattr(view, "action", None)
         scope_map = getattr(view, "scope_map", {})
         if action in scope_map:

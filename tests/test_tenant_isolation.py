@@ -1,0 +1,150 @@
+"""Carol dispatches for Globex. Whatever she asks for, Acme's data does not exist for her."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts.actor import system_actor
+from apps.accounts.services import api_client_create
+from apps.dispatch.inputs import RouteIn
+from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
+from apps.dispatch.services.routes import route_create, route_publish
+from apps.events.models import Event
+from tests.factories import OrderFactory, order_payload
+
+
+@pytest.fixture
+def acme_world(acme, acme_hub, acme_van, bob):
+    """A hub, a van, a driver, a route with a stop, a spare order, an API client, and events."""
+    actor = system_actor(acme)
+    on_route, spare = OrderFactory(org=acme), OrderFactory(org=acme, state="completed", outcome="failed")
+    route = route_create(actor=actor, data=RouteIn(hub=acme_hub.pk, date="2026-11-23", driver=bob.pk,
+                                                   vehicle=acme_van.pk, orders=[on_route.pk]))
+    route_publish(actor=actor, route=route)
+    client, _ = api_client_create(org=acme, name="Acme shop", scopes=["orders:write"])
+    return {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": on_route, "spare": spare,
+            "route": route, "stop": route.stops.get(), "client": client}
+
+
+def _snapshot():
+    return (
+        list(Hub.objects.values()), list(Vehicle.objects.values()), list(Driver.objects.values()),
+        list(Order.objects.values()), list(Route.objects.values()), list(Stop.objects.values()),
+        Event.objects.count(),
+    )
+
+
+LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients"]
+
+
+@pytest.mark.parametrize("resource", LISTS)
+def test_carol_lists_none_of_acmes_objects(as_carol, acme_world, resource):
+    response = as_carol.get(f"/api/v1/{resource}/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_carol_reads_none_of_acmes_events(as_carol, acme_world):
+    body = as_carol.get("/api/v1/events/").json()
+
+    assert body["results"] == []
+    assert body["last_sequence"] == 0
+
+
+def test_carol_finds_no_acme_order_by_its_external_id(as_carol, acme_world):
+    response = as_carol.get("/api/v1/orders/", {"external_id": acme_world["order"].external_id})
+
+    assert response.json()["results"] == []
+
+
+DETAILS = [("hubs", "hub"), ("vehicles", "vehicle"), ("drivers", "driver"), ("orders", "order"),
+           ("routes", "route"), ("stops", "stop"), ("api-clients", "client")]
+
+
+@pytest.mark.parametrize(("resource", "key"), DETAILS)
+def test_carol_gets_404_for_each_acme_object(as_carol, acme_world, resource, key):
+    response = as_carol.get(f"/api/v1/{resource}/{acme_world[key].pk}/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+WRITES = [
+    ("put", "hubs/{hub}/", {"name": "X", "code": "X", "timezone": "UTC", "address_line1": "x", "city": "x",
+                            "country": "DE", "lat": 1, "lng": 1}),
+    ("put", "vehicles/{vehicle}/", {"name": "X", "capacity_weight_kg": 1, "capacity_volume_l": 1,
+                                    "capacity_parcels": 1}),
+    ("patch", "drivers/{driver}/", {"name": "Mallory"}),
+    ("post", "drivers/{driver}/duty/", {"on_duty": True}),
+    ("patch", "orders/{order}/", {"instructions": "hijacked"}),
+    ("post", "orders/{order}/cancel/", {}),
+    ("post", "orders/{spare}/reschedule/", None),
+    ("post", "orders/{spare}/return/", None),
+    ("patch", "routes/{route}/", {"name": "hijacked"}),
+    ("put", "routes/{route}/stops/", {"orders": []}),
+    ("post", "routes/{route}/publish/", None),
+    ("post", "routes/{route}/unpublish/", None),
+    ("post", "routes/{route}/start/", None),
+    ("post", "routes/{route}/complete/", None),
+    ("delete", "routes/{route}/", None),
+    ("post", "stops/{stop}/arrive/", None),
+    ("post", "stops/{stop}/complete/", {}),
+    ("post", "stops/{stop}/fail/", {"reason": "refused"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+def test_carol_cannot_change_any_acme_object(as_carol, acme_world, method, path, body):
+    before = _snapshot()
+    url = "/api/v1/" + path.format(**{k: v.pk for k, v in acme_world.items()})
+
+    response = getattr(as_carol, method)(url, body, format="json")
+
+    assert response.status_code == 404, response.content
+    assert _snapshot() == before
+
+
+def test_carols_admin_cannot_revoke_acmes_key(globex, acme_world):
+    from tests.conftest import client_for
+    from tests.factories import member
+
+    as_globex_admin = client_for(member(globex, "gina", "admin"))
+
+    response = as_globex_admin.post(f"/api/v1/api-clients/{acme_world['client'].pk}/revoke/")
+
+    assert response.status_code == 404
+    acme_world["client"].refresh_from_db()
+    assert acme_world["client"].revoked_at is None
+
+
+def test_carol_cannot_plan_acmes_orders_onto_her_route(as_carol, globex, acme_world):
+    from tests.factories import HubFactory
+
+    globex_hub = HubFactory(org=globex)
+
+    response = as_carol.post("/api/v1/routes/", {"hub": globex_hub.pk, "date": "2026-11-23",
+                                                 "orders": [acme_world["spare"].pk]}, format="json")
+
+    assert response.status_code == 400
+    assert Route.objects.filter(org=globex).count() == 0
+
+
+def test_the_same_external_id_in_two_organizations_is_two_orders(as_carol, as_dave, acme_world):
+    acme_order = as_dave.post("/api/v1/orders/", order_payload(), format="json").json()
+
+    response = as_carol.post("/api/v1/orders/", order_payload(customer_name="Other"), format="json")
+
+    assert response.status_code == 201
+    assert response.json()["id"] != acme_order["id"]
+
+
+def test_an_api_key_sees_only_its_own_organization(globex, acme_world):
+    from rest_framework.test import APIClient
+
+    _, key = api_client_create(org=globex, name="Globex ERP", scopes=["orders:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    assert client.get("/api/v1/orders/").json()["results"] == []
+    assert client.get(f"/api/v1/orders/{acme_world['order'].pk}/").status_code == 404
