@@ -126,12 +126,17 @@ if PRODUCTION:
 else:
     _database_url = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lastmile.sqlite3'}")
 
+_KNOWN_DB_SCHEMES = ("postgres", "postgresql", "pgsql", "sqlite")
+_scheme = urlparse(_database_url).scheme
+if _scheme not in _KNOWN_DB_SCHEMES:
+    # django-environ would silently pass an unknown scheme through as an engine name.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL has an unknown scheme {_scheme!r}; use postgres://user@host:5432/name or sqlite:///path."
+    )
 try:
     _db = environ.Env.db_url_config(_database_url)
 except Exception as exc:  # django-environ raises several types for bad URLs
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
-if not _db.get("ENGINE"):
-    raise ImproperlyConfigured(f"DATABASE_URL has an unknown scheme: {_database_url.split(':', 1)[0]!r}")
 if PRODUCTION and _db["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production (postgres://...).")
 
@@ -217,6 +222,12 @@ STATICFILES_DIRS = [
     for name in ("common", "console", "driver", "track", "vendor")
     if (BASE_DIR / "frontend" / name).is_dir()
 ]
+# Map base layer for the console and tracking pages, e.g. a self-hosted tile server
+# ("https://tiles.example.com/{z}/{x}/{y}.png"). Empty: no tiles, zero external requests.
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="")
+if MAP_TILE_URL and not all(part in MAP_TILE_URL for part in ("{z}", "{x}", "{y}")):
+    raise ImproperlyConfigured(f"MAP_TILE_URL must contain {{z}}, {{x}} and {{y}}, not {MAP_TILE_URL!r}.")
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
