@@ -21,7 +21,7 @@ from apps.events.services import NewEvent, event_record, events_record
 
 from ..inputs import OrderIn, OrderPatch, check_order_consistency
 from ..lifecycle import ORDER_EDITABLE_STATES, order_transition
-from ..models import Hub, Order, OrderItem, Stop, StopState
+from ..models import Hub, Order, OrderItem, Route, Stop, StopState
 
 ITEM_FIELDS = ("sku", "description", "quantity", "weight_kg", "volume_l")
 
@@ -238,8 +238,21 @@ def _close_open_stop(actor: Actor, order: Order, events: list[NewEvent]) -> None
             route_bump_version(actor=actor, route_id=stop.route_id, events=events, reason="order_cancelled")
 
 
+def _lock_routes_of(order: Order) -> None:
+    """Lock the routes the order is on before the order itself.
+
+    Every writer that touches a route and its orders takes the route first (see
+    stops._lock); cancelling in the other order could deadlock against a driver
+    completing the same stop.
+    """
+    route_ids = (Stop.objects.filter(order_id=order.pk, state__in=[StopState.PENDING, StopState.ARRIVED])
+                 .exclude(route=None).values_list("route_id", flat=True))
+    list(Route.objects.select_for_update().filter(pk__in=route_ids).order_by("pk").values_list("pk", flat=True))
+
+
 @transaction.atomic
 def order_cancel(*, actor: Actor, order: Order, reason: str = "") -> Order:
+    _lock_routes_of(order)
     order = _locked(order)
     order_transition(order, "cancel")
     order.completed_at = timezone.now()

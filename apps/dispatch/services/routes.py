@@ -162,7 +162,7 @@ def route_create(*, actor: Actor, data: RouteIn) -> Route:
 
 
 def _locked(route: Route) -> Route:
-    return Route.objects.select_for_update().select_related("hub", "driver", "vehicle").get(pk=route.pk, org_id=route.org_id)
+    return Route.objects.select_for_update(of=("self",)).select_related("hub", "driver", "vehicle").get(pk=route.pk, org_id=route.org_id)
 
 
 def _require_editable(route: Route) -> None:
@@ -264,7 +264,7 @@ def route_set_stops(*, actor: Actor, route: Route, order_ids: Sequence[int], exp
 
 def route_bump_version(*, actor: Actor, route_id: int, events: list[NewEvent], reason: str) -> None:
     """Record that a route's stop list changed because of something else (an order was cancelled)."""
-    route = Route.objects.select_for_update().select_related("hub", "driver").get(pk=route_id, org=actor.org)
+    route = Route.objects.select_for_update(of=("self",)).select_related("hub", "driver").get(pk=route_id, org=actor.org)
     route.version += 1
     route_schedule(route)
     route.save()

@@ -29,8 +29,8 @@ def _lock(stop: Stop) -> tuple[Stop, Route]:
     a driver completing a stop and a dispatcher reordering the route cannot deadlock."""
     if stop.route_id is None:
         raise InvalidTransition(subject="stop", current_state="unassigned", attempted="work on")
-    route = Route.objects.select_for_update().select_related("hub", "driver").get(pk=stop.route_id)
-    stop = Stop.objects.select_for_update().select_related("order").get(pk=stop.pk)
+    route = Route.objects.select_for_update(of=("self",)).select_related("hub", "driver").get(pk=stop.route_id)
+    stop = Stop.objects.select_for_update(of=("self",)).select_related("order").get(pk=stop.pk)
     if route.status == RouteStatus.DRAFT:
         raise InvalidTransition(subject="stop on a route that", current_state="not yet published", attempted="work on")
     if route.status == RouteStatus.COMPLETED:
