@@ -10,28 +10,52 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
+
+from django.db import connections
 
 logger = logging.getLogger(__name__)
-_started = threading.Event()
+_lock = threading.Lock()
+_current: InprocessWorker | None = None
 
 
-def start_inprocess_worker(*, interval: float = 0.5) -> threading.Thread | None:
-    if _started.is_set():
-        return None
-    _started.set()
+@dataclass
+class InprocessWorker:
+    worker: object
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 10) -> None:
+        global _current
+        self.worker.running = False  # type: ignore[attr-defined]  # the loop checks it after each poll
+        self.thread.join(timeout)
+        with _lock:
+            if _current is self:
+                _current = None
+
+
+def _run(worker: object) -> None:
+    try:
+        worker.run()  # type: ignore[attr-defined]
+    finally:
+        # A thread's connections are its own; leaving them open would keep the
+        # database busy (PostgreSQL refuses to drop a database in use).
+        connections.close_all()
+
+
+def start_inprocess_worker(*, interval: float = 0.5) -> InprocessWorker | None:
+    """Start the worker thread once per process; return None if it is already running."""
+    global _current
     from django_tasks_db.management.commands.db_worker import Worker
 
-    worker = Worker(
-        queue_names=["*"],
-        interval=interval,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="inprocess",
-        excluded_queue_names=[],
-    )
-    thread = threading.Thread(target=worker.run, name="lastmile-task-worker", daemon=True)
-    thread.start()
+    with _lock:
+        if _current is not None:
+            return None
+        worker = Worker(
+            queue_names=["*"], interval=interval, batch=False, backend_name="default", startup_delay=False,
+            max_tasks=None, worker_id="inprocess", excluded_queue_names=[],
+        )
+        thread = threading.Thread(target=_run, args=(worker,), name="lastmile-task-worker", daemon=True)
+        _current = InprocessWorker(worker=worker, thread=thread)
+        thread.start()
     logger.info("in-process task worker started")
-    return thread
+    return _current
