@@ -144,6 +144,11 @@ def stop_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySet
         qs = qs.filter(route__driver_id=actor.driver_id).exclude(route__status=RouteStatus.DRAFT)
     if (route := _int(params, "route", errors)) is not None:
         qs = qs.filter(route_id=route)
+    if raw_date := params.get("date"):
+        try:
+            qs = qs.filter(route__date=date.fromisoformat(raw_date))
+        except ValueError:
+            errors["date"] = ["Use YYYY-MM-DD."]
     if (order := _int(params, "order", errors)) is not None:
         qs = qs.filter(order_id=order)
     if states := _choice(params, "state", list(StopState.values), errors):

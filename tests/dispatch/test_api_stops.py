@@ -199,3 +199,28 @@ class TestAccess:
 
     def test_the_route_version_is_visible_to_detect_stale_copies(self, as_bob, route):
         assert as_bob.get(f"/api/v1/routes/{route.pk}/").json()["version"] == Route.objects.get(pk=route.pk).version
+
+
+class TestEtas:
+    def test_a_driver_running_late_pushes_the_remaining_etas_back_but_not_the_plan(self, as_bob, route):
+        import time_machine
+        from datetime import timedelta
+
+        first, second = _stops(route)
+        planned = second.planned_arrival
+        late = first.planned_arrival + timedelta(hours=2)
+
+        with time_machine.travel(late, tick=False):
+            as_bob.post(f"{URL}{first.pk}/complete/", {}, format="json")
+
+        second.refresh_from_db()
+        assert second.planned_arrival == planned
+        assert second.eta > late
+        assert second.eta - planned > timedelta(hours=1, minutes=50)
+
+    def test_stops_of_a_day_come_in_one_request(self, as_dave, route):
+        on_day = as_dave.get(URL, {"date": "2026-11-23"}).json()["results"]
+        other_day = as_dave.get(URL, {"date": "2026-11-24"}).json()["results"]
+
+        assert len(on_day) == 2 and other_day == []
+        assert as_dave.get(URL, {"date": "tomorrow"}).status_code == 400

@@ -93,7 +93,8 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
         return selectors.stop_list(actor=self.actor, params=params).prefetch_related("order__items")
 
     @extend_schema(parameters=[OpenApiParameter("route", int), OpenApiParameter("order", int),
-                               OpenApiParameter("state", str)])
+                               OpenApiParameter("state", str),
+                               OpenApiParameter("date", str, description="Stops on routes of this day (YYYY-MM-DD)")])
     def list(self, request: Request) -> Response:
         return super().list(request)
 

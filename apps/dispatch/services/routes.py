@@ -80,15 +80,20 @@ def _default_start(hub: Hub, day: date, driver: Driver | None) -> datetime:
     return datetime.combine(day, driver.shift_start if driver else DEFAULT_START, tzinfo=tz)
 
 
-def route_schedule(route: Route) -> None:
-    """Recompute planned arrivals of the route's pending stops from its planned start.
+def route_schedule(route: Route, *, now: datetime | None = None) -> None:
+    """Recompute the times of the route's pending stops.
 
-    Visited stops keep their times; pending ones are planned after the last of them.
+    Without ``now`` this is planning: pending stops get a new ``planned_arrival``
+    (and ``eta``) from the route's planned start. With ``now`` the plan is kept and
+    only ``eta`` moves: the remaining stops are timed from the last visit, or from
+    now if that is later, so a driver running late shows up as late.
     """
     stops = list(route.stops.select_related("order").order_by("sequence", "id"))
     if route.planned_start is None:
         route.planned_start = _default_start(route.hub, route.date, route.driver)
     clock, origin = route.planned_start, (route.start_lat, route.start_lng)
+    if now is not None:
+        clock = max(clock, now)
     pending = []
     for stop in stops:
         if stop.state == StopState.PENDING:
@@ -100,9 +105,12 @@ def route_schedule(route: Route) -> None:
     visits = [timing.Visit(s.order.lat, s.order.lng, s.order.service_time_s, s.order.window_start) for s in pending]
     arrivals = timing.schedule(clock, origin, visits)
     for stop, arrival in zip(pending, arrivals, strict=True):
-        stop.planned_arrival = arrival
         stop.eta = arrival
-    Stop.objects.bulk_update(pending, ["planned_arrival", "eta"])
+        if now is None:
+            stop.planned_arrival = arrival
+    Stop.objects.bulk_update(pending, ["eta"] if now is not None else ["planned_arrival", "eta"])
+    if now is not None:
+        return
     if pending:
         last = pending[-1]
         back = timing.travel_seconds(last.order.lat or route.end_lat, last.order.lng or route.end_lng,

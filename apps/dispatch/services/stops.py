@@ -14,7 +14,7 @@ from apps.events.services import NewEvent, events_record
 
 from ..lifecycle import order_transition, stop_transition
 from ..models import FailureReason, Order, OrderOutcome, Route, RouteStatus, Stop, StopKind, StopState
-from .routes import route_finish
+from .routes import route_finish, route_schedule
 
 
 def _stop_payload(stop: Stop, **extra: Any) -> dict[str, Any]:
@@ -52,9 +52,12 @@ def _ensure_started(actor: Actor, route: Route, events: list[NewEvent]) -> None:
     events.append(NewEvent(ev.ROUTE_STARTED, "route", route.pk, _route_payload(route)))
 
 
-def _finish_if_done(actor: Actor, route: Route, events: list[NewEvent]) -> None:
+def _after_visit(actor: Actor, route: Route, events: list[NewEvent]) -> None:
+    """Finish the route after its last stop; otherwise move the remaining stops' ETAs."""
     if not route.stops.filter(state__in=[StopState.PENDING, StopState.ARRIVED]).exists():
         route_finish(actor=actor, route=route, events=events)
+    else:
+        route_schedule(route, now=timezone.now())
 
 
 @transaction.atomic
@@ -65,6 +68,7 @@ def stop_arrive(*, actor: Actor, stop: Stop) -> Stop:
     stop_transition(stop, "arrive")
     stop.arrived_at = timezone.now()
     stop.save()
+    route_schedule(route, now=stop.arrived_at)
     events.append(NewEvent(ev.STOP_ARRIVED, "stop", stop.pk, _stop_payload(stop)))
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
@@ -100,7 +104,7 @@ def stop_complete(*, actor: Actor, stop: Stop, notes: str = "") -> Stop:
     events: list[NewEvent] = []
     _ensure_started(actor, route, events)
     _close(actor, stop, route, "complete", events, notes=notes)
-    _finish_if_done(actor, route, events)
+    _after_visit(actor, route, events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
 
@@ -111,6 +115,6 @@ def stop_fail(*, actor: Actor, stop: Stop, reason: FailureReason | str, notes: s
     events: list[NewEvent] = []
     _ensure_started(actor, route, events)
     _close(actor, stop, route, "fail", events, failure_reason=str(reason), notes=notes)
-    _finish_if_done(actor, route, events)
+    _after_visit(actor, route, events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
