@@ -1,6 +1,19 @@
+"""The dispatcher's console: a server-rendered shell. The page's data comes from the
+REST API (session-authenticated), so the view only checks access and passes the
+few facts the page needs before its first request."""
+
+import zoneinfo
+from datetime import date
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from apps.accounts.models import Role
+
+CONSOLE_ROLES = (Role.ADMIN, Role.DISPATCHER)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -9,7 +22,41 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
+def _org_today(tz_name: str) -> date:
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = zoneinfo.ZoneInfo("UTC")
+    return timezone.now().astimezone(tz).date()
+
+
+def _requested_date(raw: str | None, default: date) -> date:
+    """``?date=YYYY-MM-DD`` makes a day shareable as a link; anything else means today."""
+    try:
+        return date.fromisoformat(raw) if raw else default
+    except ValueError:
+        return default
+
+
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
     membership = getattr(request.user, "membership", None)
-    return render(request, "console/console.html", {"membership": membership})
+    if membership is None or membership.role not in CONSOLE_ROLES:
+        # Drivers have their own app; people outside any organization have nothing to see.
+        return render(request, "console/forbidden.html", {"membership": membership}, status=403)
+    org = membership.org
+    today = _org_today(org.timezone)
+    day = _requested_date(request.GET.get("date"), today)
+    return render(request, "console/console.html", {
+        "membership": membership,
+        "org": org,
+        "date": day,
+        "page_config": {
+            "orgName": org.name,
+            "timezone": org.timezone,
+            "today": today.isoformat(),
+            "date": day.isoformat(),
+            "tileUrl": settings.MAP_TILE_URL,
+            "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        },
+    })

@@ -1,0 +1,41 @@
+// Copy the exact dist files the pages import from node_modules into frontend/vendor/,
+// which Django serves at /static/vendor/. No bundler: pages load these through an
+// import map. Run after `npm ci`:  npm run vendor
+//
+// frontend/vendor/ is git-ignored and rebuilt from scratch on every run, so a file
+// dropped from this list does not linger.
+import { cpSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const modules = join(root, "node_modules");
+const target = join(root, "vendor");
+
+// [source under node_modules, destination under vendor]
+const FILES = [
+  // Keep the dist names: the module ends with `//# sourceMappingURL=leaflet-src.esm.js.map`,
+  // and Django's manifest storage (collectstatic in production) fails on a map it cannot find.
+  ["leaflet/dist/leaflet-src.esm.js", "leaflet/leaflet-src.esm.js"],
+  ["leaflet/dist/leaflet-src.esm.js.map", "leaflet/leaflet-src.esm.js.map"],
+  ["leaflet/dist/leaflet.css", "leaflet/leaflet.css"],
+  ["leaflet/dist/images", "leaflet/images"],
+  ["leaflet/LICENSE", "leaflet/LICENSE"],
+  // Preact, its hooks and htm in one 13 KB ES module.
+  ["htm/preact/standalone.module.js", "preact-htm/standalone.module.js"],
+  ["htm/LICENSE", "preact-htm/LICENSE"],
+];
+
+const missing = FILES.filter(([src]) => !existsSync(join(modules, src)));
+if (missing.length) {
+  console.error(`vendor: missing ${missing.map(([src]) => src).join(", ")}; run \`npm ci\` in frontend/ first.`);
+  process.exit(1);
+}
+
+rmSync(target, { recursive: true, force: true });
+for (const [src, dest] of FILES) {
+  const to = join(target, dest);
+  mkdirSync(dirname(to), { recursive: true });
+  cpSync(join(modules, src), to, { recursive: true });
+  console.log(`vendor: ${src} -> vendor/${dest}`);
+}
