@@ -39,7 +39,9 @@ class MembershipAdmin(ReadOnlyOrgScopedAdmin):
 
 @admin.register(ApiClient)
 class ApiClientAdmin(ReadOnlyOrgScopedAdmin):
-    """Keys are created through the API (the plaintext is shown once there); here they are listed and revoked."""
+    """Keys are created through the API (the plaintext is shown once there); here they
+    are listed and revoked. Nothing else is editable: un-revoking a key or widening its
+    scopes would bypass the rules api_client_create enforces."""
 
     list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
@@ -51,5 +53,3 @@ class ApiClientAdmin(ReadOnlyOrgScopedAdmin):
         for client in queryset:
             api_client_revoke(client=client)
 
-    def has_change_permission(self, request, obj=None):
-        return self.has_module_permission(request)

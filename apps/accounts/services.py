@@ -5,7 +5,9 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -40,6 +42,10 @@ def member_create(*, org: Organization, username: str, password: str, role: str,
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValidationFailed({"username": ["This username is taken."]})
+    try:
+        validate_password(password, User(username=username, email=email, first_name=first_name, last_name=last_name))
+    except DjangoValidationError as exc:
+        raise ValidationFailed({"password": list(exc.messages)}) from None
     user = User.objects.create_user(
         username=username, password=password, email=email, first_name=first_name, last_name=last_name,
         # Admins and dispatchers use the back-office admin; it is scoped to their organization.
@@ -60,13 +66,19 @@ def api_client_create(*, org: Organization, name: str, scopes: list[str], create
         errors["name"] = ["This field may not be blank."]
     if errors:
         raise ValidationFailed(errors)
-    prefix = secrets.token_hex(4)
-    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    client = ApiClient.objects.create(
-        org=org, name=name.strip(), prefix=prefix, key_hash=_hash_key(key), scopes=sorted(set(scopes)),
-        created_by_id=created_by_id,
-    )
-    return client, key
+    for _ in range(5):
+        prefix = secrets.token_hex(6)
+        key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                client = ApiClient.objects.create(
+                    org=org, name=name.strip(), prefix=prefix, key_hash=_hash_key(key), scopes=sorted(set(scopes)),
+                    created_by_id=created_by_id,
+                )
+            return client, key
+        except IntegrityError:
+            continue  # the prefix (a unique lookup key) was taken: draw another
+    raise RuntimeError("could not draw a free API key prefix in 5 attempts")
 
 
 def api_client_revoke(*, client: ApiClient) -> ApiClient:

@@ -18,12 +18,14 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,11 +49,29 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _local_time(value: Any) -> Any:
+    # Shifts and opening hours are wall-clock times in the hub's zone: an offset
+    # would make them mean something else in winter, and seconds-since-midnight
+    # integers are too easy to send by mistake.
+    if isinstance(value, time):
+        if value.tzinfo is not None:
+            raise ValueError("must be a local time without a UTC offset, e.g. 08:30")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a time such as 08:30")
+    if value.endswith(("Z", "z")) or "+" in value or value.count("-"):
+        raise ValueError("must be a local time without a UTC offset, e.g. 08:30")
+    return value
+
+
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+LocalTime = Annotated[time, BeforeValidator(_local_time)]
 Latitude = Annotated[float, Field(ge=-90, le=90, strict=False), AfterValidator(float)]
 Longitude = Annotated[float, Field(ge=-180, le=180, strict=False), AfterValidator(float)]
 Text = Annotated[StrictStr, Field(max_length=200)]
 Amount = Annotated[Decimal, Field(ge=0, le=100000, max_digits=12, decimal_places=3)]
+# Capacities are stored to two decimals; a third would be silently rounded.
+Capacity = Annotated[Decimal, Field(ge=0, le=100000, max_digits=9, decimal_places=2)]
 Country = Annotated[StrictStr, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
 SkillList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=40)]], Field(max_length=20)]
 
@@ -184,13 +204,20 @@ class CancelIn(Contract):
 class OpeningHours(Contract):
     """Per weekday, a list of [open, close] pairs in the hub's local time."""
 
-    mon: list[tuple[time, time]] = []
-    tue: list[tuple[time, time]] = []
-    wed: list[tuple[time, time]] = []
-    thu: list[tuple[time, time]] = []
-    fri: list[tuple[time, time]] = []
-    sat: list[tuple[time, time]] = []
-    sun: list[tuple[time, time]] = []
+    mon: list[tuple[LocalTime, LocalTime]] = []
+    tue: list[tuple[LocalTime, LocalTime]] = []
+    wed: list[tuple[LocalTime, LocalTime]] = []
+    thu: list[tuple[LocalTime, LocalTime]] = []
+    fri: list[tuple[LocalTime, LocalTime]] = []
+    sat: list[tuple[LocalTime, LocalTime]] = []
+    sun: list[tuple[LocalTime, LocalTime]] = []
+
+    def as_json(self) -> dict[str, list[list[str]]]:
+        """Stored form: open days only, times as HH:MM."""
+        return {
+            day: [[opens.strftime("%H:%M"), closes.strftime("%H:%M")] for opens, closes in spans]
+            for day, spans in self.model_dump().items() if spans
+        }
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -222,8 +249,8 @@ class VehicleIn(Contract):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
     plate: Annotated[StrictStr, Field(max_length=20)] = ""
     type: VehicleType = VehicleType.VAN
-    capacity_weight_kg: Amount
-    capacity_volume_l: Amount
+    capacity_weight_kg: Capacity
+    capacity_volume_l: Capacity
     capacity_parcels: Annotated[StrictInt, Field(ge=0, le=100000)]
     skills: SkillList = []
     home_hub: StrictInt | None = None
@@ -237,23 +264,25 @@ class DriverIn(Contract):
     password: Annotated[StrictStr, Field(min_length=10, max_length=128)]
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
     phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] = ""
-    shift_start: time
-    shift_end: time
+    shift_start: LocalTime
+    shift_end: LocalTime
     home_hub: StrictInt | None = None
     current_vehicle: StrictInt | None = None
 
-    @model_validator(mode="after")
-    def _shift(self) -> Self:
-        if self.shift_end <= self.shift_start:
+    @field_validator("shift_end")
+    @classmethod
+    def _shift(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("shift_start")
+        if start is not None and value <= start:
             raise ValueError("shift_end must be after shift_start")
-        return self
+        return value
 
 
 class DriverPatch(Contract):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)] | None = None
     phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] | None = None
-    shift_start: time | None = None
-    shift_end: time | None = None
+    shift_start: LocalTime | None = None
+    shift_end: LocalTime | None = None
     home_hub: StrictInt | None = None
     current_vehicle: StrictInt | None = None
     active: StrictBool | None = None

@@ -251,9 +251,11 @@ class RouteStatus(models.TextChoices):
 
 class Route(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="routes")
-    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="routes")
-    driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.PROTECT, related_name="routes")
-    vehicle = models.ForeignKey(Vehicle, null=True, blank=True, on_delete=models.PROTECT, related_name="routes")
+    # RESTRICT, not PROTECT: a hub, driver or vehicle with routes cannot be deleted
+    # on its own, but deleting the whole organization (which deletes its routes too) works.
+    hub = models.ForeignKey(Hub, on_delete=models.RESTRICT, related_name="routes")
+    driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.RESTRICT, related_name="routes")
+    vehicle = models.ForeignKey(Vehicle, null=True, blank=True, on_delete=models.RESTRICT, related_name="routes")
     date = models.DateField()
     name = models.CharField(max_length=120, blank=True)
     start_lat = models.FloatField()

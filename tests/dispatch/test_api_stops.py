@@ -82,8 +82,8 @@ class TestComplete:
         as_bob.post(f"{URL}{first.pk}/complete/", {}, format="json")
 
         types = list(Event.objects.filter(org=acme, sequence__gt=start).order_by("sequence").values_list("type", flat=True))
-        assert types == ["order.out_for_delivery", "order.out_for_delivery", "route.started", "stop.arrived",
-                         "stop.completed", "order.delivered"]
+        assert types == ["order.out_for_delivery", "order.out_for_delivery", "driver.duty_changed", "route.started",
+                         "stop.arrived", "stop.completed", "order.delivered"]
         assert set(Event.objects.filter(org=acme, sequence__gt=start).values_list("actor", flat=True)) == {
             f"user:{route.driver.user_id}"}
 
@@ -224,3 +224,28 @@ class TestEtas:
 
         assert len(on_day) == 2 and other_day == []
         assert as_dave.get(URL, {"date": "tomorrow"}).status_code == 400
+
+
+class TestAutoStart:
+    def test_working_the_first_stop_puts_the_driver_on_duty(self, as_bob, route, bob):
+        first, _ = _stops(route)
+
+        as_bob.post(f"{URL}{first.pk}/arrive/")
+
+        bob.refresh_from_db()
+        assert bob.on_duty is True
+        assert Event.objects.filter(type="driver.duty_changed", subject_id=str(bob.pk)).count() == 1
+
+    def test_state_changes_move_the_orders_updated_at(self, as_bob, route):
+        import time_machine
+        from datetime import timedelta
+
+        first, _ = _stops(route)
+        before = Order.objects.get(pk=first.order_id).updated_at
+
+        with time_machine.travel(before + timedelta(minutes=30)):
+            as_bob.post(f"{URL}{first.pk}/arrive/")
+
+        other = Order.objects.exclude(pk=first.order_id).get()
+        assert other.state == "out_for_delivery"
+        assert other.updated_at >= before + timedelta(minutes=30)

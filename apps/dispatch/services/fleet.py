@@ -34,9 +34,13 @@ def _save_unique(obj: Any, field: str, message: str) -> None:
         raise Conflict(message, code="duplicate", field=field) from None
 
 
+def _hub_fields(data: HubIn) -> dict[str, Any]:
+    return {**data.model_dump(mode="json"), "opening_hours": data.opening_hours.as_json()}
+
+
 @transaction.atomic
 def hub_create(*, actor: Actor, data: HubIn) -> Hub:
-    hub = Hub(org=actor.org, **data.model_dump(mode="json"))
+    hub = Hub(org=actor.org, **_hub_fields(data))
     _save_unique(hub, "code", f"A hub with code {data.code!r} already exists.")
     event_record(org=actor.org, actor=actor.label, type=ev.HUB_CREATED, subject_type="hub", subject_id=hub.pk,
                  payload={"hub_id": hub.pk, "code": hub.code})
@@ -45,7 +49,7 @@ def hub_create(*, actor: Actor, data: HubIn) -> Hub:
 
 @transaction.atomic
 def hub_update(*, actor: Actor, hub: Hub, data: HubIn) -> Hub:
-    for name, value in data.model_dump(mode="json").items():
+    for name, value in _hub_fields(data).items():
         setattr(hub, name, value)
     _save_unique(hub, "code", f"A hub with code {data.code!r} already exists.")
     event_record(org=actor.org, actor=actor.label, type=ev.HUB_UPDATED, subject_type="hub", subject_id=hub.pk,

@@ -161,7 +161,7 @@ def route_create(*, actor: Actor, data: RouteIn) -> Route:
         for step in _advance_order_to_route(order, route):
             events.append(_order_event(step, order, route))
         stops.append(Stop(org=actor.org, order=order, route=route, kind=StopKind.DELIVERY, sequence=sequence))
-    Order.objects.bulk_update(orders, ["state", "outcome", "updated_at"])
+    _bulk_save_states(orders)
     Stop.objects.bulk_create(stops)
     route_schedule(route)
     route.save()
@@ -279,12 +279,21 @@ def route_bump_version(*, actor: Actor, route_id: int, events: list[NewEvent], r
     events.append(NewEvent(ev.ROUTE_UPDATED, "route", route.pk, _route_payload(route, reason=reason)))
 
 
+def _bulk_save_states(orders: Sequence[Order]) -> None:
+    # bulk_update does not apply auto_now, so updated_at is set by hand: clients
+    # syncing on it must see every state change.
+    now = timezone.now()
+    for order in orders:
+        order.updated_at = now
+    Order.objects.bulk_update(orders, ["state", "outcome", "updated_at"])
+
+
 def _move_orders(route: Route, action: str, events: list[NewEvent], *, from_state: str) -> None:
     orders = [s.order for s in route.stops.select_related("order").filter(state=StopState.PENDING, order__state=from_state)]
     for order in orders:
         order_transition(order, action)
         events.append(_order_event(action, order, route))
-    Order.objects.bulk_update(orders, ["state", "outcome", "updated_at"])
+    _bulk_save_states(orders)
 
 
 @transaction.atomic
@@ -323,21 +332,27 @@ def route_unpublish(*, actor: Actor, route: Route) -> Route:
     return route
 
 
-@transaction.atomic
-def route_start(*, actor: Actor, route: Route) -> Route:
-    """The driver leaves the hub: every dispatched order on the route is out for delivery."""
-    route = _locked(route)
+def route_begin(*, route: Route, events: list[NewEvent]) -> None:
+    """Start a locked, published route: its dispatched orders go out for delivery and
+    its driver goes on duty (setting off is the clearest sign of being at work)."""
     route_transition(route, "start")
     route.started_at = timezone.now()
-    events: list[NewEvent] = []
     _move_orders(route, "start", events, from_state=OrderState.DISPATCHED)
     if route.driver is not None and not route.driver.on_duty:
-        # Starting a route is the clearest sign of being at work.
-        Driver.objects.filter(pk=route.driver_id).update(on_duty=True)
+        Driver.objects.filter(pk=route.driver_id).update(on_duty=True, updated_at=route.started_at)
+        route.driver.on_duty = True
         events.append(NewEvent(ev.DRIVER_DUTY_CHANGED, "driver", route.driver_id,
                                {"driver_id": route.driver_id, "on_duty": True}))
     route.save()
     events.append(NewEvent(ev.ROUTE_STARTED, "route", route.pk, _route_payload(route)))
+
+
+@transaction.atomic
+def route_start(*, actor: Actor, route: Route) -> Route:
+    """The driver leaves the hub."""
+    route = _locked(route)
+    events: list[NewEvent] = []
+    route_begin(route=route, events=events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return route
 

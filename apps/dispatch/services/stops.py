@@ -14,7 +14,7 @@ from apps.events.services import NewEvent, events_record
 
 from ..lifecycle import order_transition, stop_transition
 from ..models import FailureReason, Order, OrderOutcome, Route, RouteStatus, Stop, StopKind, StopState
-from .routes import route_finish, route_schedule
+from .routes import route_begin, route_finish, route_schedule
 
 
 def _stop_payload(stop: Stop, **extra: Any) -> dict[str, Any]:
@@ -40,16 +40,8 @@ def _lock(stop: Stop) -> tuple[Stop, Route]:
 
 def _ensure_started(actor: Actor, route: Route, events: list[NewEvent]) -> None:
     """Working a stop on a published route means the driver has set off; record that."""
-    if route.status != RouteStatus.PUBLISHED:
-        return
-    from .routes import _move_orders, _route_payload
-    from ..lifecycle import route_transition
-
-    route_transition(route, "start")
-    route.started_at = timezone.now()
-    _move_orders(route, "start", events, from_state="dispatched")
-    route.save()
-    events.append(NewEvent(ev.ROUTE_STARTED, "route", route.pk, _route_payload(route)))
+    if route.status == RouteStatus.PUBLISHED:
+        route_begin(route=route, events=events)
 
 
 def _after_visit(actor: Actor, route: Route, events: list[NewEvent]) -> None:
