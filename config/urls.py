@@ -1,13 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api import ApiClientViewSet, MeView
-from apps.common.health import healthz
+from apps.common.health import favicon, healthz
 from apps.events.api import EventViewSet
 
 api_router = SimpleRouter()
@@ -29,7 +27,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("common/favicon.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     path("", include("apps.console.urls")),
 ]
 
