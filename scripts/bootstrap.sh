@@ -15,13 +15,13 @@ changed() {  # changed NAME FILE...: true when the files differ from the last su
 stamp() { cat "${@:2}" | sha256sum | cut -d' ' -f1 > "$STAMPS/$1"; }
 
 find_python312() {
-  for candidate in python3.13 python3.12; do
+  for candidate in python3.12 python3.13; do
     if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
       command -v "$candidate"; return
     fi
   done
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9]' | sort -V -r); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9]' | sort -V); do
       echo "$(pyenv root)/versions/$v/bin/python3"; return
     done
   fi
