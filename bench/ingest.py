@@ -348,7 +348,7 @@ def measure_http(server: Daphne, key: str, bodies: list[bytes], sizes: list[int]
                 _check_created(status, body, sizes[index])
                 with lock:
                     latencies.append(elapsed)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:
             errors.append(exc)
         finally:
             conn.close()

@@ -99,7 +99,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     content_hash = factory.Sequence(lambda n: f"{n:064d}")
 
     @factory.post_generation
-    def items(obj, create, extracted, **kwargs):  # noqa: N805
+    def items(obj, create, extracted, **kwargs):
         if create:
             OrderItem.objects.create(order=obj, sku="SKU-1", quantity=1, weight_kg=Decimal("2.5"), volume_l=Decimal("10"))
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.common.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin
+from apps.common.admin_scoping import ReadOnlyOrgScopedAdmin
 
 from .models import ApiClient, Membership, Organization
 

@@ -5,6 +5,6 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "apps.accounts.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "lm_<prefix>_<secret>",
                 "description": "An API client key, created by an organization admin."}

@@ -54,7 +54,9 @@ def member_create(*, org: Organization, username: str, password: str, role: str,
     return Membership.objects.create(user=user, org=org, role=role)
 
 
-def api_client_create(*, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None) -> tuple[ApiClient, str]:
+def api_client_create(
+    *, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None
+) -> tuple[ApiClient, str]:
     """Create a client and return it with its plaintext key, which is never retrievable again."""
     unknown = sorted(set(scopes) - API_CLIENT_SCOPES)
     errors: dict[str, list[str]] = {}

@@ -8,7 +8,7 @@ class ApiClientRateThrottle(SimpleRateThrottle):
 
     scope = "api_client"
 
-    def get_cache_key(self, request, view):  # noqa: ANN001, ANN201
+    def get_cache_key(self, request, view):
         if isinstance(request.user, ApiClientPrincipal):
             return f"throttle_api_client_{request.user.client.pk}"
         return None

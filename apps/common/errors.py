@@ -70,8 +70,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body = error_body("permission_denied", "You do not have permission to perform this action.")
         status = 403
     else:
-        for cls, status, code in _DRF_CODES:
+        for cls, drf_status, code in _DRF_CODES:
             if isinstance(exc, cls):
+                status = drf_status
                 body = error_body(code, str(exc.detail))  # type: ignore[attr-defined]
                 if isinstance(exc, drf.Throttled) and exc.wait:
                     headers["Retry-After"] = str(int(exc.wait))
@@ -84,7 +85,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return Response(body, status=status, headers=headers)
 
 
-def json_server_error(request, *args, **kwargs) -> JsonResponse:  # noqa: ANN001
+def json_server_error(request, *args, **kwargs) -> JsonResponse:
     """handler500 for API paths: the client still gets the error shape, never HTML."""
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
@@ -93,7 +94,7 @@ def json_server_error(request, *args, **kwargs) -> JsonResponse:  # noqa: ANN001
     return server_error(request, *args, **kwargs)
 
 
-def json_not_found(request, exception=None) -> JsonResponse:  # noqa: ANN001
+def json_not_found(request, exception=None) -> JsonResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     from django.views.defaults import page_not_found

@@ -78,7 +78,7 @@ def stop_transition(stop: Stop, action: str) -> str:
     return previous
 
 
-def route_transition(route, action: str) -> str:  # noqa: ANN001
+def route_transition(route, action: str) -> str:
     sources, target = ROUTE_TRANSITIONS[action]
     if route.status not in sources:
         raise InvalidTransition(subject="route", current_state=route.status, attempted=action)

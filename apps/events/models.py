@@ -17,6 +17,9 @@ class OrgEventCounter(models.Model):
     org = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True, related_name="event_counter")
     last = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.org_id}: {self.last}"
+
 
 class Event(models.Model):
     """Append-only: one row per thing that happened. Never updated, never deleted by the app."""

@@ -135,7 +135,7 @@ class TestFail:
 
 class TestCancellation:
     def test_cancelling_an_order_on_a_route_cancels_its_stop_and_bumps_the_version(self, as_dave, route):
-        first, second = _stops(route)
+        first, _ = _stops(route)
 
         response = as_dave.post(f"/api/v1/orders/{first.order_id}/cancel/", {"reason": "Customer called"},
                                 format="json")
@@ -203,8 +203,9 @@ class TestAccess:
 
 class TestEtas:
     def test_a_driver_running_late_pushes_the_remaining_etas_back_but_not_the_plan(self, as_bob, route):
-        import time_machine
         from datetime import timedelta
+
+        import time_machine
 
         first, second = _stops(route)
         planned = second.planned_arrival
@@ -237,8 +238,9 @@ class TestAutoStart:
         assert Event.objects.filter(type="driver.duty_changed", subject_id=str(bob.pk)).count() == 1
 
     def test_state_changes_move_the_orders_updated_at(self, as_bob, route):
-        import time_machine
         from datetime import timedelta
+
+        import time_machine
 
         first, _ = _stops(route)
         before = Order.objects.get(pk=first.order_id).updated_at

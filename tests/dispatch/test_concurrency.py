@@ -27,7 +27,7 @@ def _race(*calls):
         try:
             barrier.wait()
             results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what was raised
+        except Exception as exc:
             results[index] = exc
         finally:
             connection.close()

@@ -106,7 +106,7 @@ def test_it_gives_orders_windows_on_the_day_that_end_after_they_start(demo):
     for order in windowed:
         start, end = order.window_start.astimezone(BERLIN), order.window_end.astimezone(BERLIN)
         assert end > start
-        assert start.date() == DAY and 8 <= start.hour and (end.hour, end.minute) <= (18, 0)
+        assert start.date() == DAY and start.hour >= 8 and (end.hour, end.minute) <= (18, 0)
 
 
 def test_it_publishes_eight_routes_whose_loads_fit_their_vehicles(demo):

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
-from ..models import Driver, Hub, Vehicle
 from ..inputs import DriverIn, DriverPatch, DutyIn, HubIn, VehicleIn, parse
+from ..models import Driver, Hub, Vehicle
 from ..serializers import DriverSerializer, HubSerializer, VehicleSerializer
 from ..services import fleet
 

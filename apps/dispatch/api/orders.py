@@ -12,8 +12,8 @@ from apps.common.exceptions import ValidationFailed
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
-from ..models import Order
 from ..inputs import BulkOrdersIn, CancelIn, OrderIn, OrderPatch, parse
+from ..models import Order
 from ..serializers import BulkResponseSerializer, OrderSerializer
 from ..services import orders
 

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
-from ..models import Route, Stop
 from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopCompleteIn, StopFailIn, parse
+from ..models import Route, Stop
 from ..serializers import RouteDetailSerializer, RouteSerializer, StopSerializer
 from ..services import routes, stops
 

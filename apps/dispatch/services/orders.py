@@ -233,7 +233,8 @@ def _close_open_stop(actor: Actor, order: Order, events: list[NewEvent]) -> None
         stop.state = StopState.CANCELLED
         stop.completed_at = timezone.now()
         stop.save(update_fields=["state", "completed_at", "updated_at"])
-        events.append(NewEvent(ev.STOP_CANCELLED, "stop", stop.pk, {"stop_id": stop.pk, "order_id": order.pk, "route_id": stop.route_id}))
+        events.append(NewEvent(ev.STOP_CANCELLED, "stop", stop.pk,
+                               {"stop_id": stop.pk, "order_id": order.pk, "route_id": stop.route_id}))
         if stop.route_id:
             route_bump_version(actor=actor, route_id=stop.route_id, events=events, reason="order_cancelled")
 

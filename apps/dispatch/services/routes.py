@@ -170,7 +170,8 @@ def route_create(*, actor: Actor, data: RouteIn) -> Route:
 
 
 def _locked(route: Route) -> Route:
-    return Route.objects.select_for_update(of=("self",)).select_related("hub", "driver", "vehicle").get(pk=route.pk, org_id=route.org_id)
+    return (Route.objects.select_for_update(of=("self",)).select_related("hub", "driver", "vehicle")
+            .get(pk=route.pk, org_id=route.org_id))
 
 
 def _require_editable(route: Route) -> None:
