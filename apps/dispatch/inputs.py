@@ -26,6 +26,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -97,8 +98,28 @@ class ItemIn(Contract):
     _numbers = field_validator("weight_kg", "volume_l", mode="before")(_numbers_only)
 
 
-class OrderFields(Contract):
-    """Fields an order can be created with; all optional so updates can reuse them."""
+class _OrderChecks(Contract):
+    """Field checks shared by the create contract and the partial update."""
+
+    _coords = field_validator("lat", "lng", mode="before", check_fields=False)(
+        lambda v: v if v is None else _numbers_only(v)
+    )
+
+    @field_validator("pod_requirements", check_fields=False)
+    @classmethod
+    def _unique_requirements(cls, value: list[PodRequirement] | None) -> list[PodRequirement] | None:
+        return list(dict.fromkeys(value)) if value is not None else value
+
+    @field_validator("custom_fields", check_fields=False)
+    @classmethod
+    def _small_custom_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(value) > 50:
+            raise ValueError("at most 50 custom fields")
+        return value
+
+
+class OrderFields(_OrderChecks):
+    """The fields an order is created with (the partial update derives from them)."""
 
     reference: Annotated[StrictStr, Field(max_length=128)] = ""
     hub: StrictInt | None = None
@@ -124,22 +145,6 @@ class OrderFields(Contract):
     custom_fields: dict[str, Any] = {}
     items: Annotated[list[ItemIn], Field(max_length=500)] = []
 
-    _coords = field_validator("lat", "lng", mode="before")(
-        lambda v: v if v is None else _numbers_only(v)
-    )
-
-    @field_validator("pod_requirements")
-    @classmethod
-    def _unique_requirements(cls, value: list[PodRequirement]) -> list[PodRequirement]:
-        return list(dict.fromkeys(value))
-
-    @field_validator("custom_fields")
-    @classmethod
-    def _small_custom_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(value) > 50:
-            raise ValueError("at most 50 custom fields")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check_order_consistency(self.lat, self.lng, self.window_start, self.window_end)
@@ -161,36 +166,21 @@ class OrderIn(OrderFields):
     external_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
 
 
-class OrderPatch(Contract):
-    """Partial update. Every field is optional; only the ones sent change."""
+def _partial(model: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
+    """``model`` with every field optional to send, and validated the same when sent.
 
-    reference: Annotated[StrictStr, Field(max_length=128)] | None = None
-    hub: StrictInt | None = None
-    customer_name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
-    customer_phone: Annotated[StrictStr, Field(max_length=32)] | None = None
-    customer_email: Annotated[StrictStr, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    address_line1: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
-    address_line2: Text | None = None
-    city: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
-    postal_code: Annotated[StrictStr, Field(max_length=20)] | None = None
-    region: Annotated[StrictStr, Field(max_length=100)] | None = None
-    country: Country | None = None
-    lat: Latitude | None = None
-    lng: Longitude | None = None
-    geocode_confidence: GeocodeConfidence | None = None
-    window_start: AwareDatetime | None = None
-    window_end: AwareDatetime | None = None
-    service_time_s: Annotated[StrictInt, Field(ge=0, le=4 * 3600)] | None = None
-    instructions: Annotated[StrictStr, Field(max_length=2000)] | None = None
-    priority: Annotated[StrictInt, Field(ge=0, le=3)] | None = None
-    pod_requirements: Annotated[list[PodRequirement], Field(max_length=6)] | None = None
-    required_skills: SkillList | None = None
-    custom_fields: dict[str, Any] | None = None
-    items: Annotated[list[ItemIn], Field(max_length=500)] | None = None
+    An explicit null is accepted only where ``model`` accepts None: the default is
+    None but defaults are not validated, so omitting a field is fine and sending
+    ``"customer_name": null`` is still an error, never a NULL in the database.
+    """
+    fields: dict[str, Any] = {
+        field_name: (Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation, None)
+        for field_name, info in model.model_fields.items()
+    }
+    return create_model(name, __base__=_OrderChecks, __doc__=doc, **fields)
 
-    _coords = field_validator("lat", "lng", mode="before")(
-        lambda v: v if v is None else _numbers_only(v)
-    )
+
+OrderPatch = _partial(OrderFields, "OrderPatch", "Partial update. Every field is optional; only the ones sent change.")
 
 
 class BulkOrdersIn(Contract):

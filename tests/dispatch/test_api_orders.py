@@ -359,6 +359,24 @@ class TestUpdate:
         assert response.status_code == 400
         assert Order.objects.get(pk=order_id).window_end.hour == 11  # 12:00+01:00 unchanged
 
+    @pytest.mark.parametrize("field", ["customer_name", "address_line1", "country", "priority", "items"])
+    def test_a_required_field_cannot_be_nulled(self, as_dave, field):
+        order_id = as_dave.post(URL, order_payload(), format="json").json()["id"]
+
+        response = as_dave.patch(f"{URL}{order_id}/", {field: None}, format="json")
+
+        assert response.status_code == 400
+        assert field in response.json()["fields"]
+
+    def test_the_coordinates_can_be_cleared_together(self, as_dave):
+        order_id = as_dave.post(URL, order_payload(), format="json").json()["id"]
+
+        response = as_dave.patch(f"{URL}{order_id}/", {"lat": None, "lng": None}, format="json")
+
+        assert response.status_code == 200
+        assert (response.json()["lat"], response.json()["lng"]) == (None, None)
+        assert response.json()["geocode_confidence"] == "none"
+
     def test_source_and_external_id_cannot_be_changed(self, as_dave):
         order_id = as_dave.post(URL, order_payload(), format="json").json()["id"]
 

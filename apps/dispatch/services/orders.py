@@ -21,7 +21,7 @@ from apps.events.services import NewEvent, event_record, events_record
 
 from ..inputs import OrderIn, OrderPatch, check_order_consistency
 from ..lifecycle import ORDER_EDITABLE_STATES, order_transition
-from ..models import Hub, Order, OrderItem, Route, Stop, StopState
+from ..models import GeocodeConfidence, Hub, Order, OrderItem, Route, Stop, StopState
 
 ITEM_FIELDS = ("sku", "description", "quantity", "weight_kg", "volume_l")
 
@@ -210,6 +210,9 @@ def order_update(*, actor: Actor, order: Order, patch: OrderPatch) -> Order:
         raise ValidationFailed({"non_field_errors": [str(exc)]}) from None
     for name, value in changes.items():
         setattr(order, name, value)
+    if "lat" in sent and "geocode_confidence" not in sent:
+        # New coordinates from the shipper are as exact as on create; none means not geocoded.
+        order.geocode_confidence = GeocodeConfidence.EXACT if order.lat is not None else GeocodeConfidence.NONE
     if "items" in sent and patch.items is not None:
         items, order.total_weight_kg, order.total_volume_l, order.parcel_count = _item_rows(patch.items)
         order.items.all().delete()
