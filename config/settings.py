@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.pod",
     "apps.tracking",
     "apps.console",
+    "apps.realtime",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,10 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Seconds between heartbeats on every live socket; clients treat ~2.5 missed
+# heartbeats as a dead connection and reconnect.
+REALTIME_HEARTBEAT_S = env.float("REALTIME_HEARTBEAT_S", default=10.0)
 
 # --- background tasks -------------------------------------------------------
 

@@ -52,7 +52,12 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
         )
         for i, e in enumerate(events)
     ]
-    return Event.objects.bulk_create(rows)
+    created = Event.objects.bulk_create(rows)
+    # Live pushes go out only once the change is visible to everyone who reads it.
+    from apps.realtime.publisher import publish_events
+
+    transaction.on_commit(lambda: publish_events(created))
+    return created
 
 
 def event_record(*, org: Organization, actor: str, type: str, subject_type: str, subject_id: str | int,

@@ -12,6 +12,8 @@ from apps.accounts.services import member_create
 from apps.common.exceptions import Conflict, ValidationFailed
 from apps.events import types as ev
 from apps.events.services import event_record
+from apps.realtime.groups import user_group
+from apps.realtime.publisher import send_control
 
 from ..inputs import DriverIn, DriverPatch, HubIn, VehicleIn
 from ..models import Driver, Hub, Vehicle
@@ -116,6 +118,9 @@ def driver_update(*, actor: Actor, driver: Driver, patch: DriverPatch) -> Driver
         driver.on_duty = False
         driver.user.is_active = False
         driver.user.save(update_fields=["is_active"])
+        user_id = driver.user_id
+        transaction.on_commit(lambda: send_control(user_group(user_id), {
+            "action": "revoke", "message": "Your driver account was deactivated."}))
     elif patch.active:
         driver.user.is_active = True
         driver.user.save(update_fields=["is_active"])

@@ -1,0 +1,212 @@
+"""WebSocket endpoints. Thin: authenticate on connect, join the audience's groups,
+forward events, and resync from the event log. No business rules live here.
+
+Delivery model: live pushes may be lost (at-most-once channel layer), the event log
+may not. Each consumer keeps ``cursor``, the last sequence it has delivered or
+checked. A client says where it is (``hello``); the server replays what it missed,
+or sends a snapshot when it is too far behind. Gaps are also detected server-side:
+when a pushed batch does not start right after the cursor, and on every heartbeat
+when the organization's log has moved past the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import protocol
+from .groups import user_group
+
+logger = logging.getLogger(__name__)
+
+
+class CloseCode:
+    """Documented in docs/realtime.md."""
+
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    REVOKED = 4408
+    BAD_MESSAGE = 4400
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Shared protocol: hello/resync, event forwarding with gap repair, heartbeat."""
+
+    audience: ClassVar[str] = ""
+    ctx: protocol.Audience | None = None
+    cursor: int = 0
+    groups_joined: list[str]
+    heartbeat_task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        ctx, code = await database_sync_to_async(self.authorize)()
+        if ctx is None:
+            # Accept then close, so the browser sees our close code (a rejected
+            # handshake only ever reads as 1006).
+            await self.accept()
+            await self.close(code=code)
+            return
+        self.ctx = ctx
+        for group in ctx.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        if ctx.user_id is not None:
+            await self.channel_layer.group_add(user_group(ctx.user_id), self.channel_name)
+            self.groups_joined.append(user_group(ctx.user_id))
+        await self.accept()
+        self.cursor = ctx.last_seq
+        await self.send_json({"type": "welcome", "audience": self.audience, "seq": ctx.last_seq,
+                              "heartbeat_s": settings.REALTIME_HEARTBEAT_S})
+        self.heartbeat_task = asyncio.create_task(self._heartbeat())
+
+    def authorize(self) -> tuple[protocol.Audience | None, int]:
+        raise PermissionError  # each endpoint says who may connect
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat_task is not None:
+            self.heartbeat_task.cancel()
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- client -> server ---------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if self.ctx is None:
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_json({"type": "error", "code": "bad_message", "message": "Send a JSON object with a type."})
+            return
+        kind = content["type"]
+        if kind in ("hello", "resync"):
+            last = content.get("last_seq", 0)
+            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+                await self.send_json({"type": "error", "code": "bad_message",
+                                      "message": "last_seq must be a non-negative integer."})
+                return
+            await self.catch_up(from_seq=last, reason=kind)
+        elif kind == "pong":
+            return
+        else:
+            await self.receive_other(kind, content)
+
+    async def receive_other(self, kind: str, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "error", "code": "unknown_type", "message": f"Unknown message type {kind!r}."})
+
+    # --- resync ---------------------------------------------------------------
+
+    async def catch_up(self, *, from_seq: int, reason: str) -> None:
+        """Bring the client from ``from_seq`` to now: replay, or a snapshot if too far behind."""
+        assert self.ctx is not None
+        # A client with nothing (hello 0) and a bulk change (invalidate) need the whole
+        # picture; everything else is a replay from a known position.
+        fresh = (reason in ("hello", "resync") and from_seq == 0) or reason == "invalidate"
+        result = await database_sync_to_async(protocol.catch_up)(self.ctx, from_seq, force_snapshot=fresh)
+        if result.snapshot is not None:
+            await self.send_json({"type": "snapshot", "seq": result.seq, "reason": reason, "data": result.snapshot})
+        elif result.events:
+            await self.send_json({"type": "events", "events": result.events, "replayed": True})
+        self.cursor = max(self.cursor, result.seq) if reason != "hello" else result.seq
+
+    # --- channel layer -> client ----------------------------------------------
+
+    async def lastmile_events(self, message: dict[str, Any]) -> None:
+        events = [e for e in message["events"] if e["seq"] > self.cursor]
+        if not events:
+            return
+        if events[0]["seq"] != self.cursor + 1:
+            # A push was lost, or (for drivers and trackers, who see a subset of the
+            # log) events in between were not theirs: the log tells which.
+            await self.catch_up(from_seq=self.cursor, reason="gap")
+            events = [e for e in events if e["seq"] > self.cursor]
+            if not events:
+                return
+        await self.send_json({"type": "events", "events": events})
+        self.cursor = events[-1]["seq"]
+
+    async def lastmile_invalidate(self, message: dict[str, Any]) -> None:
+        if message["seq"] > self.cursor:
+            await self.catch_up(from_seq=self.cursor, reason="invalidate")
+
+    async def lastmile_control(self, message: dict[str, Any]) -> None:
+        if message.get("action") == "revoke":
+            await self.send_json({"type": "revoked", "message": message.get("message", "Access revoked.")})
+            await self.close(code=CloseCode.REVOKED)
+
+    async def lastmile_live(self, message: dict[str, Any]) -> None:
+        """Ephemeral state (driver positions): not in the log, not sequenced by it."""
+        await self.send_json(message["payload"])
+
+    # --- heartbeat --------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        interval = settings.REALTIME_HEARTBEAT_S
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                assert self.ctx is not None
+                head = await database_sync_to_async(protocol.log_head)(self.ctx)
+                if head > self.cursor:
+                    # The organization moved on while we heard nothing relevant, or a
+                    # push was dropped: check the log (cheap and indexed).
+                    await self.catch_up(from_seq=self.cursor, reason="heartbeat")
+                    self.cursor = max(self.cursor, head)
+                await self.send_json({"type": "heartbeat", "seq": self.cursor})
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - a dead heartbeat must not kill the socket silently
+            logger.exception("heartbeat failed")
+            await self.close(code=1011)
+
+
+class ConsoleConsumer(LiveConsumer):
+    """`/ws/console/`: dispatchers and admins of one organization."""
+
+    audience = "console"
+
+    def authorize(self) -> tuple[protocol.Audience | None, int]:
+        return protocol.console_audience(self.scope.get("user"))
+
+
+class DriverConsumer(LiveConsumer):
+    """`/ws/driver/`: one driver. Receives changes to their own routes; sends location pings."""
+
+    audience = "driver"
+
+    def authorize(self) -> tuple[protocol.Audience | None, int]:
+        return protocol.driver_audience(self.scope.get("user"))
+
+    async def receive_other(self, kind: str, content: dict[str, Any]) -> None:
+        if kind == "ping":
+            await self.receive_pings([content])
+        elif kind == "pings":
+            pings = content.get("pings")
+            if not isinstance(pings, list):
+                await self.send_json({"type": "error", "code": "bad_message", "message": "pings must be a list."})
+                return
+            await self.receive_pings(pings)
+        else:
+            await super().receive_other(kind, content)
+
+    async def receive_pings(self, pings: list[Any]) -> None:
+        assert self.ctx is not None
+        from apps.tracking.services import location_receive
+
+        result = await database_sync_to_async(location_receive)(driver_id=self.ctx.driver_id, pings=pings,
+                                                                org_id=self.ctx.org_id)
+        await self.send_json({"type": "pings.ack", **result})
+
+
+class TrackConsumer(LiveConsumer):
+    """`/ws/track/<token>/`: one customer's order, read-only."""
+
+    audience = "track"
+
+    def authorize(self) -> tuple[protocol.Audience | None, int]:
+        return protocol.track_audience(self.scope["url_route"]["kwargs"]["token"])
