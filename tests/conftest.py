@@ -33,6 +33,12 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Consumers reach the database from thread-pool threads; persistent connections
+    # would outlive the tests and stop PostgreSQL from dropping the test database.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under CI the suite must run against PostgreSQL and Redis, and fail (not skip) without them."""
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
