@@ -151,6 +151,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             while True:
                 await asyncio.sleep(interval)
                 assert self.ctx is not None
+                # Re-join: a Redis restart forgets group memberships, and this socket
+                # would otherwise never hear a push again. group_add is idempotent.
+                for group in self.groups_joined:
+                    await self.channel_layer.group_add(group, self.channel_name)
                 head = await database_sync_to_async(protocol.log_head)(self.ctx)
                 if head > self.cursor:
                     # The organization moved on while we heard nothing relevant, or a
@@ -160,8 +164,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "heartbeat", "seq": self.cursor})
         except asyncio.CancelledError:
             pass
-        except Exception:  # noqa: BLE001 - a dead heartbeat must not kill the socket silently
-            logger.exception("heartbeat failed")
+        except Exception:  # e.g. Redis is restarting: the client reconnects and resyncs
+            logger.warning("heartbeat failed; closing so the client reconnects", exc_info=True)
             await self.close(code=1011)
 
 

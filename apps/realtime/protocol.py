@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -135,7 +135,7 @@ def snapshot(ctx: Audience) -> dict[str, Any]:
     return _track_snapshot(ctx)
 
 
-def _today(org_id: int):  # noqa: ANN202
+def _today(org_id: int) -> date:
     from apps.accounts.models import Organization
 
     tz = zoneinfo.ZoneInfo(Organization.objects.values_list("timezone", flat=True).get(pk=org_id))

@@ -63,7 +63,7 @@ def publish_events(events: Sequence[Event]) -> None:
     try:
         for group, group_events in audiences(events).items():
             async_to_sync(layer.group_send)(group, _group_message(group_events))
-    except Exception:  # noqa: BLE001 - a push is best-effort; the log has the events
+    except Exception:  # a push is best-effort; the log has the events
         logger.warning("live publish of %d events failed; clients will resync", len(events), exc_info=True)
 
 
@@ -74,5 +74,5 @@ def send_control(group: str, message: dict[str, Any]) -> None:
         return
     try:
         async_to_sync(layer.group_send)(group, {"type": "lastmile.control", **message})
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.warning("control message to %s failed", group, exc_info=True)

@@ -84,7 +84,7 @@ def _wait_until_up(server: Server, timeout: float = 30) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"daphne exited: {server.process.stdout.read() if server.process.stdout else ''}")
         try:
-            with urllib.request.urlopen(f"{server.http}/healthz", timeout=1) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"{server.http}/healthz", timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -106,7 +106,7 @@ def post_json(url: str, body: dict[str, Any], *, api_key: str) -> tuple[int, dic
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {api_key}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
