@@ -181,6 +181,34 @@ else:
 # heartbeats as a dead connection and reconnect.
 REALTIME_HEARTBEAT_S = env.float("REALTIME_HEARTBEAT_S", default=10.0)
 
+# --- tracking ---------------------------------------------------------------
+# Location pings (apps/tracking). The filters are modelled on Traccar's: a ping less
+# accurate than LOCATION_MAX_ACCURACY_M, or implying a jump faster than
+# LOCATION_MAX_SPEED_MPS (70 m/s is 250 km/h: no delivery vehicle, only GPS noise), is
+# stored but not shown. Device times further than LOCATION_FUTURE_TOLERANCE_S ahead
+# of the server are refused; older than LOCATION_MAX_AGE_H, stored but not shown.
+LOCATION_MAX_ACCURACY_M = env.float("LOCATION_MAX_ACCURACY_M", default=100.0)
+LOCATION_MAX_SPEED_MPS = env.float("LOCATION_MAX_SPEED_MPS", default=70.0)
+LOCATION_FUTURE_TOLERANCE_S = env.int("LOCATION_FUTURE_TOLERANCE_S", default=120)
+LOCATION_MAX_AGE_H = env.int("LOCATION_MAX_AGE_H", default=12)
+LOCATION_RETENTION_DAYS = env.int("LOCATION_RETENTION_DAYS", default=30)
+# An on-duty driver silent this long raises driver.location_stale; the check runs in
+# the position fan-out thread every LOCATION_STALE_CHECK_S.
+LOCATION_STALE_AFTER_S = env.int("LOCATION_STALE_AFTER_S", default=300)
+LOCATION_STALE_CHECK_S = env.float("LOCATION_STALE_CHECK_S", default=30.0)
+# Positions go to consoles coalesced: at most one per driver per tick, one message per organization.
+LOCATION_FANOUT_TICK_S = env.float("LOCATION_FANOUT_TICK_S", default=1.0)
+# Pings per call (WebSocket batch or HTTP backlog); the rest are refused, to be resent.
+LOCATION_MAX_BATCH = env.int("LOCATION_MAX_BATCH", default=5000)
+for _name in ("LOCATION_MAX_ACCURACY_M", "LOCATION_MAX_SPEED_MPS", "LOCATION_FUTURE_TOLERANCE_S", "LOCATION_MAX_AGE_H",
+              "LOCATION_RETENTION_DAYS", "LOCATION_STALE_AFTER_S", "LOCATION_STALE_CHECK_S", "LOCATION_FANOUT_TICK_S",
+              "LOCATION_MAX_BATCH"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
+if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:
+    raise ImproperlyConfigured("LOCATION_RETENTION_DAYS must cover at least LOCATION_MAX_AGE_H.")
+# --- end tracking -----------------------------------------------------------
+
 # --- background tasks -------------------------------------------------------
 
 TASKS = {
@@ -271,7 +299,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.HasScope"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.common.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

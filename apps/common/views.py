@@ -24,7 +24,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
     scope_resource: str = ""
     scope_map: dict[str, str] = {}
 
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     @property
     def actor(self) -> Actor:
@@ -40,8 +40,8 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return self.scoped()
 
     def get_object(self) -> Any:
-        raw = self.kwargs.get("pk", "")
-        if not str(raw).isdigit():
+        raw = str(self.kwargs.get("pk", ""))
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**63 - 1:
             raise NotFound("Not found.")
         obj = self.get_queryset().filter(pk=int(raw)).first()
         if obj is None:

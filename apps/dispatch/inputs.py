@@ -11,7 +11,7 @@ fields are errors too, so a partner's typo fails loudly instead of being dropped
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
@@ -37,9 +37,14 @@ from .models import FailureReason, GeocodeConfidence, PodRequirement, VehicleTyp
 
 
 def _aware(value: datetime) -> datetime:
+    """Require an offset, and store UTC: PostgreSQL accepts offsets only up to 15:59,
+    and an offset can push a date past year 9999."""
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-21T09:00:00+01:00")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of the supported date range") from None
 
 
 def _timezone(value: str) -> str:
@@ -66,6 +71,8 @@ def _local_time(value: Any) -> Any:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# Database ids are signed 64-bit; anything else cannot name a row.
+Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 LocalTime = Annotated[time, BeforeValidator(_local_time)]
 Latitude = Annotated[float, Field(ge=-90, le=90, strict=False), AfterValidator(float)]
 Longitude = Annotated[float, Field(ge=-180, le=180, strict=False), AfterValidator(float)]
@@ -86,6 +93,9 @@ def _numbers_only(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValueError("must be a number")
     return value
+
+
+MAX_ORDER_TOTAL = 10_000_000
 
 
 class ItemIn(Contract):
@@ -110,6 +120,15 @@ class _OrderChecks(Contract):
     def _unique_requirements(cls, value: list[PodRequirement] | None) -> list[PodRequirement] | None:
         return list(dict.fromkeys(value)) if value is not None else value
 
+    @field_validator("items", check_fields=False)
+    @classmethod
+    def _storable_totals(cls, value: list[ItemIn] | None) -> list[ItemIn] | None:
+        # Order totals are stored to two decimals below 10^7 (kg, litres).
+        for unit in ("weight_kg", "volume_l"):
+            if value and sum(getattr(i, unit) * i.quantity for i in value) >= MAX_ORDER_TOTAL:
+                raise ValueError(f"the items' total {unit} must be below {MAX_ORDER_TOTAL:,}")
+        return value
+
     @field_validator("custom_fields", check_fields=False)
     @classmethod
     def _small_custom_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -122,7 +141,7 @@ class OrderFields(_OrderChecks):
     """The fields an order is created with (the partial update derives from them)."""
 
     reference: Annotated[StrictStr, Field(max_length=128)] = ""
-    hub: StrictInt | None = None
+    hub: Id | None = None
     customer_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     customer_phone: Annotated[StrictStr, Field(max_length=32)] = ""
     customer_email: Annotated[StrictStr, Field(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")] = ""
@@ -243,7 +262,7 @@ class VehicleIn(Contract):
     capacity_volume_l: Capacity
     capacity_parcels: Annotated[StrictInt, Field(ge=0, le=100000)]
     skills: SkillList = []
-    home_hub: StrictInt | None = None
+    home_hub: Id | None = None
     active: StrictBool = True
 
     _numbers = field_validator("capacity_weight_kg", "capacity_volume_l", mode="before")(_numbers_only)
@@ -256,8 +275,8 @@ class DriverIn(Contract):
     phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] = ""
     shift_start: LocalTime
     shift_end: LocalTime
-    home_hub: StrictInt | None = None
-    current_vehicle: StrictInt | None = None
+    home_hub: Id | None = None
+    current_vehicle: Id | None = None
 
     @field_validator("shift_end")
     @classmethod
@@ -273,8 +292,8 @@ class DriverPatch(Contract):
     phone: Annotated[StrictStr, Field(max_length=32, pattern=r"^$|^\+[1-9]\d{6,14}$")] | None = None
     shift_start: LocalTime | None = None
     shift_end: LocalTime | None = None
-    home_hub: StrictInt | None = None
-    current_vehicle: StrictInt | None = None
+    home_hub: Id | None = None
+    current_vehicle: Id | None = None
     active: StrictBool | None = None
 
 
@@ -283,13 +302,13 @@ class DutyIn(Contract):
 
 
 class RouteIn(Contract):
-    hub: StrictInt
+    hub: Id
     date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
     name: Annotated[StrictStr, Field(max_length=120)] = ""
-    driver: StrictInt | None = None
-    vehicle: StrictInt | None = None
+    driver: Id | None = None
+    vehicle: Id | None = None
     planned_start: AwareDatetime | None = None
-    orders: Annotated[list[StrictInt], Field(max_length=500)] = []
+    orders: Annotated[list[Id], Field(max_length=500)] = []
 
     @field_validator("date")
     @classmethod
@@ -302,8 +321,8 @@ class RouteIn(Contract):
 
 class RoutePatch(Contract):
     name: Annotated[StrictStr, Field(max_length=120)] | None = None
-    driver: StrictInt | None = None
-    vehicle: StrictInt | None = None
+    driver: Id | None = None
+    vehicle: Id | None = None
     planned_start: AwareDatetime | None = None
 
 
@@ -311,7 +330,7 @@ class RouteStopsIn(Contract):
     """The new order of the route's open stops, as order ids. Orders not on the route
     are added; open stops whose order is missing are removed."""
 
-    orders: Annotated[list[StrictInt], Field(max_length=500)]
+    orders: Annotated[list[Id], Field(max_length=500)]
     expected_version: StrictInt | None = None
 
 
@@ -345,10 +364,23 @@ def errors_to_fields(exc: ValidationError, prefix: str = "") -> dict[str, list[s
     return fields
 
 
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """Where a NUL character hides: PostgreSQL cannot store one in text or JSON."""
+    if isinstance(value, str):
+        return [path or "non_field_errors"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(k, path) + _nul_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}.{i}" if path else str(i))]
+    return []
+
+
 def parse[T: BaseModel](model: type[T], data: Any) -> T:
     """Validate request data against a contract, or raise the API's 400."""
     if not isinstance(data, dict):
         raise ValidationFailed({"non_field_errors": ["Expected a JSON object."]})
+    if nul := _nul_paths(data):
+        raise ValidationFailed({p: ["must not contain NUL characters"] for p in nul})
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -4,7 +4,7 @@ absent, so the API answers 404 rather than 403 and leaks nothing."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -53,6 +53,9 @@ def _choice(params: dict[str, Any], name: str, choices: list[str], errors: dict[
     return values
 
 
+MAX_ID = 2**63 - 1
+
+
 def _datetime(params: dict[str, Any], name: str, errors: dict[str, list[str]]) -> datetime | None:
     raw = params.get(name)
     if not raw:
@@ -65,18 +68,30 @@ def _datetime(params: dict[str, Any], name: str, errors: dict[str, list[str]]) -
     if value.tzinfo is None:
         errors[name] = ["Include a timezone offset."]
         return None
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        errors[name] = ["Out of the supported date range."]
+        return None
 
 
 def _int(params: dict[str, Any], name: str, errors: dict[str, list[str]]) -> int | None:
+    """An id filter: ASCII digits naming a possible row (signed 64-bit)."""
     raw = params.get(name)
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        errors[name] = ["Must be an integer."]
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+        errors[name] = ["Must be a positive integer id."]
         return None
+    return int(raw)
+
+
+def _text(params: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str:
+    raw = params.get(name, "")
+    if "\x00" in raw:
+        errors[name] = ["Must not contain NUL characters."]
+        return ""
+    return raw
 
 
 def order_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySet[Order]:
@@ -88,9 +103,9 @@ def order_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySe
         qs = qs.filter(state__in=states)
     if outcomes := _choice(params, "outcome", [v for v in OrderOutcome.values if v], errors):
         qs = qs.filter(outcome__in=outcomes)
-    if source := params.get("source"):
+    if source := _text(params, "source", errors):
         qs = qs.filter(source=source)
-    if external_id := params.get("external_id"):
+    if external_id := _text(params, "external_id", errors):
         qs = qs.filter(external_id=external_id)
     if (hub := _int(params, "hub", errors)) is not None:
         qs = qs.filter(hub_id=hub)
@@ -102,7 +117,7 @@ def order_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySe
         qs = qs.filter(window_start__lte=window_to)
     if (created_after := _datetime(params, "created_after", errors)) is not None:
         qs = qs.filter(created_at__gt=created_after)
-    if q := params.get("q", "").strip():
+    if q := _text(params, "q", errors).strip():
         qs = qs.filter(
             Q(customer_name__icontains=q) | Q(external_id__icontains=q) | Q(reference__icontains=q)
             | Q(address_line1__icontains=q) | Q(city__icontains=q)

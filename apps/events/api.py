@@ -13,7 +13,7 @@ from .serializers import EventPageSerializer, EventSerializer
 def _non_negative_int(raw: str | None, name: str, default: int, maximum: int | None = None) -> int:
     if raw in (None, ""):
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ValidationFailed({name: ["Must be a non-negative integer."]}, message="The query has invalid filters.")
     value = int(raw)
     return min(value, maximum) if maximum else value

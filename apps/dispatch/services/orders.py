@@ -210,7 +210,7 @@ def order_update(*, actor: Actor, order: Order, patch: OrderPatch) -> Order:
         raise ValidationFailed({"non_field_errors": [str(exc)]}) from None
     for name, value in changes.items():
         setattr(order, name, value)
-    if "lat" in sent and "geocode_confidence" not in sent:
+    if ("lat" in sent and "geocode_confidence" not in sent) or order.geocode_confidence is None:
         # New coordinates from the shipper are as exact as on create; none means not geocoded.
         order.geocode_confidence = GeocodeConfidence.EXACT if order.lat is not None else GeocodeConfidence.NONE
     if "items" in sent and patch.items is not None:
