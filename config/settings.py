@@ -168,12 +168,19 @@ if REDIS_URL:
         raise ImproperlyConfigured(
             f"REDIS_URL must look like redis://host:6379/0, not {REDIS_URL!r}."
         )
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
-        }
-    }
+    # Which channels-redis layer: the core layer (default) or the Pub/Sub one, selectable so
+    # bench/realtime.py can measure both (docs/performance.md, "Live fan-out").
+    CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer")
+    if CHANNEL_LAYER_BACKEND == "channels_redis.core.RedisChannelLayer":
+        _layer_config = {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60}
+    elif CHANNEL_LAYER_BACKEND == "channels_redis.pubsub.RedisPubSubChannelLayer":
+        _layer_config = {"hosts": [REDIS_URL]}  # no capacity or expiry: Pub/Sub never queues in Redis
+    else:
+        raise ImproperlyConfigured(
+            "CHANNEL_LAYER_BACKEND must be channels_redis.core.RedisChannelLayer or "
+            f"channels_redis.pubsub.RedisPubSubChannelLayer, not {CHANNEL_LAYER_BACKEND!r}."
+        )
+    CHANNEL_LAYERS = {"default": {"BACKEND": CHANNEL_LAYER_BACKEND, "CONFIG": _layer_config}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -196,13 +203,16 @@ LOCATION_RETENTION_DAYS = env.int("LOCATION_RETENTION_DAYS", default=30)
 # the position fan-out thread every LOCATION_STALE_CHECK_S.
 LOCATION_STALE_AFTER_S = env.int("LOCATION_STALE_AFTER_S", default=300)
 LOCATION_STALE_CHECK_S = env.float("LOCATION_STALE_CHECK_S", default=30.0)
-# Positions go to consoles coalesced: at most one per driver per tick, one message per organization.
-LOCATION_FANOUT_TICK_S = env.float("LOCATION_FANOUT_TICK_S", default=1.0)
+# Positions go to consoles coalesced: one message per organization every tick, each driver at
+# most once per LOCATION_FANOUT_MIN_INTERVAL_S (a short tick keeps latency low; the interval
+# keeps a fast-pinging driver from flooding consoles).
+LOCATION_FANOUT_TICK_S = env.float("LOCATION_FANOUT_TICK_S", default=0.1)
+LOCATION_FANOUT_MIN_INTERVAL_S = env.float("LOCATION_FANOUT_MIN_INTERVAL_S", default=1.0)
 # Pings per call (WebSocket batch or HTTP backlog); the rest are refused, to be resent.
 LOCATION_MAX_BATCH = env.int("LOCATION_MAX_BATCH", default=5000)
 for _name in ("LOCATION_MAX_ACCURACY_M", "LOCATION_MAX_SPEED_MPS", "LOCATION_FUTURE_TOLERANCE_S", "LOCATION_MAX_AGE_H",
               "LOCATION_RETENTION_DAYS", "LOCATION_STALE_AFTER_S", "LOCATION_STALE_CHECK_S", "LOCATION_FANOUT_TICK_S",
-              "LOCATION_MAX_BATCH"):
+              "LOCATION_FANOUT_MIN_INTERVAL_S", "LOCATION_MAX_BATCH"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
 if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:

@@ -15,6 +15,7 @@ api_router.register("api-clients", ApiClientViewSet, basename="api-client")
 api_v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("", include("apps.dispatch.urls")),
+    path("", include("apps.tracking.urls")),
     path("", include(api_router.urls)),
 ]
 

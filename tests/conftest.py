@@ -61,6 +61,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_background_fanout(monkeypatch):
+    # The coalescer thread would otherwise start with the first ping and keep running
+    # its stale check into later tests' databases; tests flush it explicitly.
+    from apps.tracking import fanout
+
+    monkeypatch.setattr(fanout.coalescer, "autostart", False)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for attackers, not for a test suite creating personas.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

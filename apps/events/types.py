@@ -31,5 +31,7 @@ VEHICLE_UPDATED = "vehicle.updated"
 DRIVER_CREATED = "driver.created"
 DRIVER_UPDATED = "driver.updated"
 DRIVER_DUTY_CHANGED = "driver.duty_changed"
+DRIVER_LOCATION_STALE = "driver.location_stale"
+DRIVER_LOCATION_RESUMED = "driver.location_resumed"
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

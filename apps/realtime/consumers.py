@@ -25,6 +25,12 @@ from .groups import user_group
 logger = logging.getLogger(__name__)
 
 
+def read_off_request_thread(func: Any) -> Any:
+    """Run a read-only query on the thread pool instead of the one thread Django's sync
+    views share: a slow request must not delay heartbeats and replays for every socket."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 class CloseCode:
     """Documented in docs/realtime.md."""
 
@@ -107,11 +113,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         # A client with nothing (hello 0) and a bulk change (invalidate) need the whole
         # picture; everything else is a replay from a known position.
         fresh = (reason in ("hello", "resync") and from_seq == 0) or reason == "invalidate"
-        result = await database_sync_to_async(protocol.catch_up)(self.ctx, from_seq, force_snapshot=fresh)
+        result = await read_off_request_thread(protocol.catch_up)(self.ctx, from_seq, force_snapshot=fresh)
         if result.snapshot is not None:
             await self.send_json({"type": "snapshot", "seq": result.seq, "reason": reason, "data": result.snapshot})
-        elif result.events:
-            await self.send_json({"type": "events", "events": result.events, "replayed": True})
+        elif result.events or reason in ("hello", "resync"):
+            # A client that asked always gets an answer, even "nothing missed", so it
+            # can tell "up to date" from "still replaying".
+            await self.send_json({"type": "events", "events": result.events, "replayed": True, "seq": result.seq})
         self.cursor = max(self.cursor, result.seq) if reason != "hello" else result.seq
 
     # --- channel layer -> client ----------------------------------------------
@@ -151,17 +159,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             while True:
                 await asyncio.sleep(interval)
                 assert self.ctx is not None
+                # The beat goes out first: clients judge liveness by it, and the checks
+                # below may wait on the database.
+                await self.send_json({"type": "heartbeat", "seq": self.cursor})
                 # Re-join: a Redis restart forgets group memberships, and this socket
                 # would otherwise never hear a push again. group_add is idempotent.
                 for group in self.groups_joined:
                     await self.channel_layer.group_add(group, self.channel_name)
-                head = await database_sync_to_async(protocol.log_head)(self.ctx)
+                head = await read_off_request_thread(protocol.log_head)(self.ctx)
                 if head > self.cursor:
                     # The organization moved on while we heard nothing relevant, or a
                     # push was dropped: check the log (cheap and indexed).
                     await self.catch_up(from_seq=self.cursor, reason="heartbeat")
                     self.cursor = max(self.cursor, head)
-                await self.send_json({"type": "heartbeat", "seq": self.cursor})
         except asyncio.CancelledError:
             pass
         except Exception:  # e.g. Redis is restarting: the client reconnects and resyncs
@@ -173,6 +183,15 @@ class ConsoleConsumer(LiveConsumer):
     """`/ws/console/`: dispatchers and admins of one organization."""
 
     audience = "console"
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.ctx is not None:
+            from apps.tracking import fanout
+
+            # Someone is watching: make sure this process runs the stale-location check
+            # even if no driver has reported to it since it started.
+            fanout.wake()
 
     def authorize(self) -> tuple[protocol.Audience | None, int]:
         return protocol.console_audience(self.scope.get("user"))

@@ -1,26 +1,42 @@
-// The console map: hubs, each route as a coloured line through numbered stops, and
-// unplanned orders. Leaflet needs no base layer: without MAP_TILE_URL the page
-// draws on a plain background and makes no request to any other host.
+// The console map: hubs, each route as a coloured line through numbered stops,
+// unplanned orders, and the drivers (markers.js). Leaflet needs no base layer:
+// without MAP_TILE_URL the page draws on a plain background and makes no request to
+// any other host.
+//
+// render() draws a day from scratch and fits it in view; sync() brings the map in
+// line with a changed day (live updates) without moving the view, redrawing only
+// the routes that changed.
 
 import * as L from "leaflet";
 
 import { formatTime, formatWindow } from "../common/format.js";
+import { escapeHtml } from "./escape.js";
+import { DriverMarkers } from "./markers.js";
 import { hasCoords, stopStatus, STOP_STATUSES } from "./snapshot.js";
+
+export { escapeHtml };
 
 const STATUS_LABEL = Object.fromEntries(STOP_STATUSES.map((s) => [s.key, s.label]));
 const HUB_SVG =
   '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" ' +
   'd="M12 3 2 8.5V21h6v-6h8v6h6V8.5L12 3Zm-2 14H9v-1h1v1Zm5 0h-1v-1h1v1Z"/></svg>';
 
-export function escapeHtml(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// What a route's drawing depends on: when this is unchanged, so is the picture.
+function drawKey(route) {
+  return JSON.stringify([
+    route.color, route.label, route.status, route.start_lat, route.start_lng, route.end_lat, route.end_lng,
+    route.stops.map((s) => [s.id, s.sequence, s.state, s.outcome, s.order?.lat, s.order?.lng, s.order?.customer_name,
+      s.eta, s.arrived_at, s.completed_at]),
+  ]);
 }
 
 export class ConsoleMap {
   /**
    * @param {HTMLElement} element
    * @param {{tileUrl?: string, tileAttribution?: string, timezone: string,
-   *          onSelectRoute?: (id: number|null) => void, onSelectStop?: (routeId: number, stopId: number) => void}} options
+   *          onSelectRoute?: (id: number|null) => void, onSelectStop?: (routeId: number, stopId: number) => void,
+   *          onSelectDriver?: (id: number) => void, overlays?: () => {right: number, bottom: number}}} options
+   *   `overlays`: how much of the map's right and bottom edges floating panels cover.
    */
   constructor(element, options) {
     this.options = options;
@@ -38,21 +54,45 @@ export class ConsoleMap {
     this.hubLayer = L.layerGroup().addTo(this.map);
     this.orderLayer = L.layerGroup().addTo(this.map);
     this.routeLayer = L.layerGroup().addTo(this.map);
-    this.routes = new Map(); // route id -> {line, markers: Map(stop id -> marker), bounds}
+    this.drivers = new DriverMarkers(this.map, { timezone: options.timezone, onSelect: (id) => options.onSelectDriver?.(id) });
+    this.routes = new Map(); // route id -> {line, markers: Map(stop id -> marker), bounds, key}
     this.focused = null;
+    this.drawnHubs = null;
+    this.drawnUnplanned = null;
     this.map.on("click", () => this.options.onSelectRoute?.(null));
   }
 
-  /** Replace everything on the map with the day in `snapshot`, and fit it in view. */
-  render(snapshot) {
-    const tz = this.options.timezone;
-    this.hubLayer.clearLayers();
-    this.orderLayer.clearLayers();
+  /** Replace everything on the map with the day in `day`, and fit it in view. */
+  render(day) {
     this.routeLayer.clearLayers();
     this.routes.clear();
     this.focused = null;
+    this.sync(day);
+    this.fitAll();
+  }
 
-    for (const hub of snapshot.hubs.filter(hasCoords)) {
+  /** Bring the map in line with `day` without moving the view. */
+  sync(day) {
+    if (day.hubs !== this.drawnHubs) this._drawHubs(day.hubs);
+    if (day.unplanned !== this.drawnUnplanned) this._drawUnplanned(day.unplanned);
+    const wanted = new Set(day.routes.map((r) => r.id));
+    for (const id of [...this.routes.keys()]) {
+      if (!wanted.has(id)) this._removeRoute(id);
+    }
+    for (const route of day.routes) {
+      const key = drawKey(route);
+      const drawn = this.routes.get(route.id);
+      if (drawn?.key === key) continue;
+      if (drawn) this._removeRoute(route.id);
+      this._drawRoute(route, key);
+    }
+    this._styleFocus();
+  }
+
+  _drawHubs(hubs) {
+    this.drawnHubs = hubs;
+    this.hubLayer.clearLayers();
+    for (const hub of hubs.filter(hasCoords)) {
       L.marker([hub.lat, hub.lng], {
         icon: L.divIcon({ className: "hub-marker", html: HUB_SVG, iconSize: [30, 30], iconAnchor: [15, 15] }),
         keyboard: false,
@@ -61,8 +101,13 @@ export class ConsoleMap {
         .bindTooltip(`<strong>${escapeHtml(hub.name)}</strong><br>Hub ${escapeHtml(hub.code)}`, { direction: "top", offset: [0, -14] })
         .addTo(this.hubLayer);
     }
+  }
 
-    for (const order of snapshot.unplanned) {
+  _drawUnplanned(orders) {
+    const tz = this.options.timezone;
+    this.drawnUnplanned = orders;
+    this.orderLayer.clearLayers();
+    for (const order of orders) {
       L.marker([order.lat, order.lng], {
         icon: L.divIcon({ className: "order-marker", iconSize: [12, 12], iconAnchor: [6, 6] }),
         keyboard: false,
@@ -75,12 +120,17 @@ export class ConsoleMap {
         )
         .addTo(this.orderLayer);
     }
-
-    for (const route of snapshot.routes) this._drawRoute(route);
-    this.fitAll();
   }
 
-  _drawRoute(route) {
+  _removeRoute(routeId) {
+    const drawn = this.routes.get(routeId);
+    if (!drawn) return;
+    this.routeLayer.removeLayer(drawn.line);
+    for (const marker of drawn.markers.values()) this.routeLayer.removeLayer(marker);
+    this.routes.delete(routeId);
+  }
+
+  _drawRoute(route, key) {
     const tz = this.options.timezone;
     const points = [[route.start_lat, route.start_lng]];
     const markers = new Map();
@@ -115,6 +165,7 @@ export class ConsoleMap {
         })
         .addTo(this.routeLayer);
       marker.routeId = route.id;
+      marker.getElement().dataset.stopId = String(stop.id);
       markers.set(stop.id, marker);
     }
     points.push([route.end_lat, route.end_lng]);
@@ -125,7 +176,7 @@ export class ConsoleMap {
       })
       .addTo(this.routeLayer);
     line.bringToBack();
-    this.routes.set(route.id, { line, markers, bounds: L.latLngBounds(points) });
+    this.routes.set(route.id, { line, markers, bounds: L.latLngBounds(points), key });
   }
 
   _allBounds() {
@@ -137,14 +188,25 @@ export class ConsoleMap {
     return bounds;
   }
 
-  fitAll() {
-    const bounds = this._allBounds();
-    if (bounds.isValid()) this.map.fitBounds(bounds, { padding: [48, 48], maxZoom: 15 });
+  // Room around fitted bounds, plus what floats over the map's edges (the feed, the legend).
+  _padding(base) {
+    const { right = 0, bottom = 0 } = this.options.overlays?.() || {};
+    return { paddingTopLeft: [base, base], paddingBottomRight: [base + right, base + bottom] };
   }
 
-  /** Bring one route forward (dim the others) and zoom to it; `null` shows all again. */
-  focus(routeId) {
-    this.focused = routeId;
+  fitAll() {
+    const bounds = this._allBounds();
+    if (!bounds.isValid()) {
+      // Nothing planned: the drivers are what there is to see.
+      const drivers = this.drivers.bounds();
+      if (drivers.isValid()) this.map.fitBounds(drivers, { ...this._padding(64), maxZoom: 14 });
+      return;
+    }
+    this.map.fitBounds(bounds, { ...this._padding(48), maxZoom: 15 });
+  }
+
+  _styleFocus() {
+    const routeId = this.focused;
     for (const [id, { line, markers }] of this.routes) {
       const dim = routeId != null && id !== routeId;
       line.setStyle({ opacity: dim ? 0.15 : 0.85, weight: id === routeId ? 6 : 4 });
@@ -155,8 +217,17 @@ export class ConsoleMap {
       }
     }
     this.orderLayer.eachLayer((m) => m.getElement()?.classList.toggle("is-dimmed", routeId != null));
+    this.drivers.focusRoute(routeId);
+  }
+
+  /** Bring one route forward (dim the others) and zoom to it; `null` shows all again. */
+  focus(routeId, { fit = true } = {}) {
+    const changed = routeId !== this.focused;
+    this.focused = routeId;
+    this._styleFocus();
+    if (!fit || !changed) return;
     const target = routeId != null ? this.routes.get(routeId)?.bounds : null;
-    if (target?.isValid()) this.map.fitBounds(target, { padding: [64, 64], maxZoom: 16 });
+    if (target?.isValid()) this.map.fitBounds(target, { ...this._padding(64), maxZoom: 16 });
     else if (routeId == null) this.fitAll();
   }
 
@@ -166,6 +237,16 @@ export class ConsoleMap {
     if (!marker) return;
     if (!this.map.getBounds().contains(marker.getLatLng())) this.map.panTo(marker.getLatLng());
     marker.openTooltip();
+  }
+
+  /** Drivers' markers: see DriverMarkers.update(). */
+  updateDrivers(rows) {
+    this.drivers.update(rows);
+  }
+
+  selectDriver(driverId) {
+    this.drivers.select(driverId);
+    if (driverId != null) this.drivers.show(driverId);
   }
 
   invalidateSize() {

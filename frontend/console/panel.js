@@ -7,7 +7,7 @@ import { formatDay, formatDuration, formatTime, formatWindow } from "../common/f
 import { ORDER_STATUSES, ROUTE_STATUS_LABELS, STOP_STATUSES, stopStatus } from "./snapshot.js";
 
 const STOP_LABEL = Object.fromEntries(STOP_STATUSES.map((s) => [s.key, s.label]));
-const FAILURE_LABELS = {
+export const FAILURE_LABELS = {
   recipient_absent: "Recipient absent",
   refused: "Refused",
   address_not_found: "Address not found",
@@ -140,11 +140,49 @@ function StopRow({ stop, route, tz, selected, onSelect }) {
     </li>`;
 }
 
+export function Fact({ label, children }) {
+  return html`<div class="fact"><dt>${label}</dt><dd>${children}</dd></div>`;
+}
+
+export function StopDetail({ stop, route, tz, onClose }) {
+  const status = stopStatus(stop);
+  const order = stop.order;
+  const time = stopTime(stop, tz);
+  return html`
+    <section class="card stop-detail" data-testid="stop-detail" aria-label=${`Stop ${stop.sequence}`}>
+      <div class="stop-detail-head">
+        <span class=${`stop-badge is-${status}`} style=${`--route-color:${route.color}`}>${stop.sequence}</span>
+        <div class="stop-detail-title">
+          <h2>${order.customer_name}</h2>
+          <div class="muted">${order.reference || order.external_id}</div>
+        </div>
+        <span class=${`pill is-${status}`} data-testid="stop-detail-status">${STOP_LABEL[status] || status}</span>
+        <button type="button" class="btn btn-ghost btn-icon btn-close" aria-label="Close stop details" onClick=${onClose}>×</button>
+      </div>
+      <dl class="facts">
+        <${Fact} label="Address">
+          ${order.address_line1}${order.address_line2 ? `, ${order.address_line2}` : ""}, ${order.postal_code} ${order.city}
+        <//>
+        <${Fact} label="Window">${formatWindow(order.window_start, order.window_end, tz)}<//>
+        ${time.text ? html`<${Fact} label="Time"><span class=${time.late ? "text-failed" : ""}>${time.text}${time.late ? " · late" : ""}</span><//>` : null}
+        ${status === "failed" && stop.failure_reason
+          ? html`<${Fact} label="Reason"><span class="text-failed">${FAILURE_LABELS[stop.failure_reason] || stop.failure_reason}</span><//>`
+          : null}
+        ${stop.notes ? html`<${Fact} label="Driver's note">${stop.notes}<//>` : null}
+        ${order.instructions ? html`<${Fact} label="Instructions">${order.instructions}<//>` : null}
+        ${order.customer_phone ? html`<${Fact} label="Phone"><a href=${`tel:${order.customer_phone}`}>${order.customer_phone}</a><//>` : null}
+        ${order.parcel_count ? html`<${Fact} label="Parcels">${order.parcel_count}<//>` : null}
+      </dl>
+    </section>`;
+}
+
 export function RouteDetail({ route, tz, selectedStopId, onBack, onSelectStop }) {
+  const selected = route.stops.find((s) => s.id === selectedStopId);
   return html`
     <section class="route-detail" data-testid="route-detail" aria-label=${`Stops of ${route.label}`}>
       <button type="button" class="btn btn-ghost btn-back" onClick=${onBack}>‹ All routes</button>
       <${RouteCard} route=${route} tz=${tz} selected=${true} onSelect=${() => {}} />
+      ${selected ? html`<${StopDetail} stop=${selected} route=${route} tz=${tz} onClose=${() => onSelectStop(route.id, null)} />` : null}
       <h3 class="section-title">Stops in order</h3>
       ${route.stops.length
         ? html`<ol class="stop-list">
@@ -163,5 +201,6 @@ export function Legend() {
         <span class="legend-item"><span class=${`legend-stop is-${s.key}`}></span>${s.label}</span>`)}
       <span class="legend-item"><span class="legend-order"></span>Unplanned order</span>
       <span class="legend-item"><span class="legend-hub"></span>Hub</span>
+      <span class="legend-item"><span class="legend-driver"></span>Driver</span>
     </div>`;
 }

@@ -1,5 +1,5 @@
 // The console's picture of one day, loaded from the REST API and shaped for the
-// panel and the map. Live updates (a later issue) will patch this same shape.
+// panel and the map. Live updates (events.js) patch this same shape.
 
 import { api, apiList } from "../common/api.js";
 
@@ -79,29 +79,69 @@ export function orderSummary(routes, unplanned) {
   return { counts, total: byOrder.size };
 }
 
-/** Load the day: hubs, its routes with their stops, and the unplanned orders. */
-export async function loadSnapshot(date, { signal } = {}) {
-  const [hubs, routeRows, unplanned] = await Promise.all([
-    apiList("hubs/", { signal }),
-    apiList("routes/", { params: { date }, signal }),
-    apiList("orders/", { params: { state: "created" }, limit: 2000, signal }),
-  ]);
-  // The route list carries no stops; each route's detail does.
-  const details = await Promise.all(routeRows.map((row) => api(`routes/${row.id}/`, { signal })));
-  details.sort((a, b) => a.id - b.id);
-  const routes = details.map((route, index) => ({
+/** Routes as the panel and the map show them: in id order, each with a label, a colour and its progress. */
+export function decorateRoutes(routes) {
+  return [...routes].sort((a, b) => a.id - b.id).map((route, index) => decorateRoute(route, index));
+}
+
+function decorateRoute(route, index) {
+  return {
     ...route,
     label: route.name || `Route ${route.id}`,
     color: ROUTE_COLORS[index % ROUTE_COLORS.length],
     progress: routeProgress(route.stops),
-  }));
+  };
+}
+
+/**
+ * The day's picture from its parts. `routes` as the API returns them (with stops);
+ * `backlog` is the unplanned orders, with or without coordinates.
+ */
+export function buildDay({ date, hubs, routes, backlog, backlogTruncated = false }) {
+  const decorated = decorateRoutes(routes);
   return {
     date,
     hubs,
-    routes,
-    unplanned: unplanned.filter(hasCoords),
-    unplannedWithoutCoords: unplanned.filter((o) => !hasCoords(o)).length,
-    unplannedTruncated: Boolean(unplanned.truncated),
-    summary: orderSummary(routes, unplanned),
+    routes: decorated,
+    backlog,
+    backlogTruncated,
+    unplanned: backlog.filter(hasCoords),
+    unplannedWithoutCoords: backlog.filter((o) => !hasCoords(o)).length,
+    unplannedTruncated: backlogTruncated,
+    summary: orderSummary(decorated, backlog),
   };
+}
+
+/** The same day with some parts replaced; everything derived is recomputed. */
+export function updateDay(day, parts) {
+  return buildDay({
+    date: day.date,
+    hubs: day.hubs,
+    routes: day.routes,
+    backlog: day.backlog,
+    backlogTruncated: day.backlogTruncated,
+    ...parts,
+  });
+}
+
+/** The unplanned backlog: every order not yet on a route. */
+export async function loadBacklog({ signal } = {}) {
+  return apiList("orders/", { params: { state: "created" }, limit: 2000, signal });
+}
+
+/** Load one route with its stops. */
+export function loadRoute(routeId, { signal } = {}) {
+  return api(`routes/${routeId}/`, { signal });
+}
+
+/** Load the day: hubs, its routes with their stops, and the unplanned orders. */
+export async function loadSnapshot(date, { signal } = {}) {
+  const [hubs, routeRows, backlog] = await Promise.all([
+    apiList("hubs/", { signal }),
+    apiList("routes/", { params: { date }, signal }),
+    loadBacklog({ signal }),
+  ]);
+  // The route list carries no stops; each route's detail does.
+  const routes = await Promise.all(routeRows.map((row) => loadRoute(row.id, { signal })));
+  return buildDay({ date, hubs, routes, backlog, backlogTruncated: Boolean(backlog.truncated) });
 }

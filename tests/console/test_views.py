@@ -1,10 +1,13 @@
 """Who may open the dispatcher console, and what the page is given to start with."""
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.test.utils import override_settings
@@ -108,3 +111,36 @@ def test_the_login_page_says_when_the_password_is_wrong(dave):
 
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
+
+
+def _import_map(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script type="importmap">') + len('<script type="importmap">')
+    return json.loads(html[start : html.index("</script>", start)])["imports"]
+
+
+def _modules_reachable_from(entry: Path, root: Path) -> set[str]:
+    """Static paths ("console/map.js") of every module `entry` imports by relative path, transitively."""
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        module = todo.pop()
+        for target in re.findall(r'^(?:import|export)\b[^;]*?from "(\.{1,2}/[^"]+)"', module.read_text(), re.M):
+            path = (module.parent / target).resolve()
+            name = path.relative_to(root).as_posix()
+            if name not in seen:
+                seen.add(name)
+                todo.append(path)
+    return seen
+
+
+def test_the_import_map_names_every_module_the_console_imports(dave):
+    # Production serves hashed file names (manifest storage); a relative import that
+    # the import map does not redirect would load a stale, uncached copy.
+    root = Path(settings.BASE_DIR) / "frontend"
+    imports = _import_map(signed_in(dave).get("/console/"))
+
+    needed = _modules_reachable_from(root / "console" / "console.js", root.resolve())
+
+    assert {"common/live.js", "console/store.js", "console/markers.js"} <= needed
+    assert sorted(f"/static/{name}" for name in needed if f"/static/{name}" not in imports) == []

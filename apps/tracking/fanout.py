@@ -1,0 +1,224 @@
+"""Coalesced fan-out of driver positions to consoles, and the periodic stale check.
+
+A driver may ping every second and a console may watch 1,000 drivers: one channel
+message per ping would be 1,000 messages per console per second. Instead this buffer
+keeps the latest position per driver, and a daemon thread sends, every
+LOCATION_FANOUT_TICK_S, one ``positions`` message per organization with every driver
+that moved (docs/realtime.md). The consumers' ``lastmile_live`` handler forwards it.
+
+The tick is short (0.1 s) so a position reaches consoles within about a tenth of a
+second; the rate per driver is capped separately (LOCATION_FANOUT_MIN_INTERVAL_S, one
+update a second): a driver pinging faster has its newest position held back until its
+interval has passed, never a stale one sent.
+
+Positions are ephemeral: a send that fails is dropped (the next tick carries newer
+ones, and a reconnecting console reads ``latest_positions``), and nothing here ever
+raises into ``location_receive``. Each process has its own buffer and thread, started
+on first use; every LOCATION_STALE_CHECK_S the same thread runs
+``location_check_stale``, which is safe to run from several processes at once.
+
+Tests call ``flush_now()`` instead of waiting for a tick, and ``stop()`` the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from apps.realtime.groups import org_group
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 5.0
+
+
+class Coalescer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards _pending
+        self._start_lock = threading.Lock()  # guards _thread and _stopping
+        self._pending: dict[int, dict[int, tuple[datetime, dict[str, Any]]]] = {}
+        self._last_sent: dict[int, float] = {}  # driver id -> monotonic time of its last send
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+        # Tests turn this off and flush by hand.
+        self.autostart = True
+
+    # --- producers ----------------------------------------------------------------
+
+    def push(self, *, org_id: int, driver_id: int, at: datetime, position: dict[str, Any]) -> None:
+        """Queue a driver's new position; an older one than already queued is ignored."""
+        try:
+            self._remember_loop()
+            with self._lock:
+                drivers = self._pending.setdefault(org_id, {})
+                queued = drivers.get(driver_id)
+                if queued is None or queued[0] < at:
+                    drivers[driver_id] = (at, position)
+            self.wake()
+        except Exception:  # a position is best-effort; the caller's write already succeeded
+            logger.warning("position of driver %s not queued for fan-out", driver_id, exc_info=True)
+
+    def wake(self) -> None:
+        """Start the thread on first use (unless a test switched ``autostart`` off). Called
+        for every batch of pings, not only for moved positions: the stale check must run
+        even when every driver's pings are being filtered out."""
+        try:
+            if self.autostart:
+                self.ensure_started()
+        except Exception:
+            logger.warning("position fan-out thread did not start", exc_info=True)
+
+    def _remember_loop(self) -> None:
+        """Remember the server's event loop when called from one of its worker threads.
+
+        The in-memory channel layer is not thread-safe: a group_send from another loop
+        fills a consumer's queue without waking the loop that waits on it, so positions
+        would arrive only at the next heartbeat. Sending on the server's own loop avoids
+        that (and costs nothing with Redis)."""
+        local = SyncToAsync.threadlocal
+        loop = getattr(local, "main_event_loop", None)
+        if loop is not None and getattr(local, "main_event_loop_pid", None) == os.getpid():
+            self._loop = loop
+
+    # --- sending --------------------------------------------------------------------
+
+    def discard_pending(self) -> None:
+        with self._lock:
+            self._pending = {}
+
+    def flush_now(self, *, min_interval: float = 0.0) -> int:
+        """Send what is pending, one message per organization; return how many were sent.
+        A driver sent less than ``min_interval`` seconds ago stays pending for a later
+        tick. Call from synchronous code (the fan-out thread, a test)."""
+        now = time.monotonic()
+        with self._lock:
+            batches: dict[int, dict[int, tuple[datetime, dict[str, Any]]]] = {}
+            for org_id, drivers in self._pending.items():
+                for driver_id, queued in list(drivers.items()):
+                    if now - self._last_sent.get(driver_id, float("-inf")) >= min_interval:
+                        batches.setdefault(org_id, {})[driver_id] = queued
+                        self._last_sent[driver_id] = now
+                        del drivers[driver_id]
+            self._pending = {org_id: drivers for org_id, drivers in self._pending.items() if drivers}
+        sent = 0
+        for org_id, drivers in batches.items():
+            positions = [position for _, (_, position) in sorted(drivers.items())]
+            message = {"type": "lastmile.live", "payload": {"type": "positions", "positions": positions}}
+            sent += self._send(org_group(org_id), message)
+        return sent
+
+    def _usable_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        try:
+            if asyncio.get_running_loop() is loop:
+                return None  # waiting on our own loop would deadlock
+        except RuntimeError:
+            pass
+        return loop
+
+    def _send(self, group: str, message: dict[str, Any]) -> bool:
+        try:
+            layer = get_channel_layer()
+            if layer is None:
+                return False
+            loop = self._usable_loop()
+            if loop is not None:
+                asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(SEND_TIMEOUT_S)
+            else:
+                async_to_sync(layer.group_send)(group, message)
+            return True
+        except Exception:
+            logger.warning("positions for %s dropped; consoles get newer ones next tick", group, exc_info=True)
+            return False
+
+    # --- the thread -------------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._pid != os.getpid():  # forked: the parent's thread did not come along
+                self._pid, self._thread = os.getpid(), None
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-positions",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (tests; shutdown). Pending positions are dropped."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def _run(self, stopping: threading.Event) -> None:
+        tick = settings.LOCATION_FANOUT_TICK_S
+        min_interval = settings.LOCATION_FANOUT_MIN_INTERVAL_S
+        stale_every = settings.LOCATION_STALE_CHECK_S
+        next_stale_check = time.monotonic() + stale_every
+        while not stopping.wait(tick):
+            try:
+                self.flush_now(min_interval=min_interval)
+                if time.monotonic() >= next_stale_check:
+                    next_stale_check = time.monotonic() + stale_every
+                    self.check_stale()
+            except Exception:  # keep the thread alive whatever happens
+                logger.exception("position fan-out tick failed")
+
+    def check_stale(self) -> None:
+        from .services import location_check_stale
+
+        try:
+            close_old_connections()
+            location_check_stale()
+        except Exception:
+            logger.warning("location stale check failed; next one in %ss", settings.LOCATION_STALE_CHECK_S, exc_info=True)
+        finally:
+            # This thread's own connection: never hold one open between checks.
+            connections.close_all()
+
+
+coalescer = Coalescer()
+
+
+def push(*, org_id: int, driver_id: int, at: datetime, position: dict[str, Any]) -> None:
+    coalescer.push(org_id=org_id, driver_id=driver_id, at=at, position=position)
+
+
+def flush_now(*, min_interval: float = 0.0) -> int:
+    return coalescer.flush_now(min_interval=min_interval)
+
+
+def ensure_started() -> None:
+    coalescer.ensure_started()
+
+
+def wake() -> None:
+    coalescer.wake()
+
+
+def stop() -> None:
+    coalescer.stop()

@@ -1,0 +1,53 @@
+"""Reads: the latest positions a console shows, and the order behind a tracking token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.dispatch.models import Order
+
+from .models import DriverPosition, TrackingToken
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def position_message(position: DriverPosition) -> dict[str, Any]:
+    """One entry of a ``positions`` message (docs/realtime.md)."""
+    return {
+        "driver_id": position.driver_id,
+        "lat": position.lat,
+        "lng": position.lng,
+        "accuracy_m": position.accuracy_m,
+        "speed_mps": position.speed_mps,
+        "heading": position.heading,
+        "at": _iso(position.device_time),
+    }
+
+
+def latest_positions(*, org_id: int) -> list[dict]:
+    """The latest shown position of each active driver of the organization, for the
+    console snapshot. Positions older than LOCATION_MAX_AGE_H are left out: they are not
+    live any more (yesterday's shift), by the same rule that stops such pings being shown."""
+    since = timezone.now() - timedelta(hours=settings.LOCATION_MAX_AGE_H)
+    rows = DriverPosition.objects.filter(org_id=org_id, device_time__gte=since, driver__active=True).order_by("driver_id")
+    return [position_message(p) for p in rows]
+
+
+def tracking_order(*, token: str) -> Order | None:
+    """The order a customer's tracking token opens; None for an unknown, revoked or expired token."""
+    if not isinstance(token, str) or not token or len(token) > 64:
+        return None
+    row = (
+        TrackingToken.objects.filter(token=token, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .select_related("order", "order__org")
+        .first()
+    )
+    return row.order if row is not None else None
