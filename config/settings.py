@@ -171,10 +171,22 @@ if REDIS_URL:
     # Which channels-redis layer: the core layer (default) or the Pub/Sub one, selectable so
     # bench/realtime.py can measure both (docs/performance.md, "Live fan-out").
     CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer")
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    # After a Redis restart every pooled connection is dead; without a health check and
+    # a retry, the first command on each fails and takes a WebSocket handshake with it.
+    _redis_host = {
+        "address": REDIS_URL,
+        "health_check_interval": 5,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        "retry_on_error": [RedisConnectionError, ConnectionError, TimeoutError],
+    }
     if CHANNEL_LAYER_BACKEND == "channels_redis.core.RedisChannelLayer":
-        _layer_config = {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60}
+        _layer_config = {"hosts": [_redis_host], "capacity": 1500, "expiry": 60}
     elif CHANNEL_LAYER_BACKEND == "channels_redis.pubsub.RedisPubSubChannelLayer":
-        _layer_config = {"hosts": [REDIS_URL]}  # no capacity or expiry: Pub/Sub never queues in Redis
+        _layer_config = {"hosts": [_redis_host]}  # no capacity or expiry: Pub/Sub never queues in Redis
     else:
         raise ImproperlyConfigured(
             "CHANNEL_LAYER_BACKEND must be channels_redis.core.RedisChannelLayer or "

@@ -22,7 +22,7 @@ from django.contrib.sessions.backends.db import SessionStore
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -59,7 +59,7 @@ def asgi_servers(count: int, *, env: dict[str, str] | None = None) -> Iterator[l
     servers = []
     try:
         for _ in range(count):
-            port = _free_port()
+            port = free_port()
             process = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
                 cwd=ROOT, env=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -73,9 +73,13 @@ def asgi_servers(count: int, *, env: dict[str, str] | None = None) -> Iterator[l
             server.process.terminate()
         for server in servers:
             try:
-                server.process.wait(timeout=10)
+                output, _ = server.process.communicate(timeout=10)
             except subprocess.TimeoutExpired:
                 server.process.kill()
+                output, _ = server.process.communicate()
+            if "Traceback" in (output or ""):
+                # Surface server-side errors in the test's report, not only as a 500.
+                print(f"--- daphne on port {server.port} ---\n{output}")
 
 
 def _wait_until_up(server: Server, timeout: float = 30) -> None:
