@@ -80,6 +80,10 @@ def demo_today() -> date:
     return timezone.now().astimezone(zoneinfo.ZoneInfo(data.TIMEZONE)).date()
 
 
+def demo_has_routes(*, org: Organization, day: date) -> bool:
+    return Route.objects.filter(org=org, date=day).exists()
+
+
 def demo_find() -> Organization | None:
     return Organization.objects.filter(slug=data.ORG_SLUG).first()
 

@@ -227,3 +227,20 @@ def test_it_refuses_and_creates_nothing_when_a_demo_username_is_taken(db):
         seed("--date", DAY.isoformat())
     assert not Organization.objects.filter(slug="demo").exists()
     assert not get_user_model().objects.filter(username="driver1").exists()
+
+
+def test_it_turns_yesterdays_demo_into_todays_when_asked_if_stale(demo):
+    from datetime import timedelta
+
+    out = seed("--if-stale", "--date", (DAY + timedelta(days=1)).isoformat())
+
+    fresh = Organization.objects.get(slug="demo")
+    assert "Created" in out
+    assert Route.objects.filter(org=fresh, date=DAY + timedelta(days=1)).count() == 8
+
+
+def test_it_keeps_a_current_demo_when_asked_if_stale(demo):
+    out = seed("--if-stale", "--date", DAY.isoformat())
+
+    assert "nothing to do" in out
+    assert Organization.objects.get(slug="demo").pk == demo.pk

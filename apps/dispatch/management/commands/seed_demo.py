@@ -1,6 +1,8 @@
 """``manage.py seed_demo``: the Berlin demo organization, once.
 
-Safe to run on every start: an existing demo is left alone unless ``--reset``.
+Safe to run on every start: an existing demo is left alone unless ``--reset``, or
+``--if-stale`` and it has no routes for the day (the start command uses that, so a
+demo seeded yesterday becomes today's demo instead of an empty map).
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ class Command(BaseCommand):
                             help="Day the orders and routes are for, YYYY-MM-DD (default: today in Berlin).")
         parser.add_argument("--reset", action="store_true",
                             help="Delete the demo organization and its logins, then create it again.")
+        parser.add_argument("--if-stale", action="store_true",
+                            help="Recreate the demo only if it has no routes for the day.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         existing = demo.demo_find()
-        if existing is not None and not options["reset"]:
+        day = options["date"] or demo.demo_today()
+        stale = existing is not None and options["if_stale"] and not demo.demo_has_routes(org=existing, day=day)
+        if existing is not None and not options["reset"] and not stale:
             self.stdout.write(f'The demo organization "{existing.name}" already exists; nothing to do '
                               "(use --reset to recreate it).")
             return
-        day = options["date"] or demo.demo_today()
         try:
             if existing is None:
                 summary = demo.demo_create(day=day)
