@@ -42,7 +42,11 @@ class EventViewSet(ScopedViewSet):
         params = request.query_params
         after = _non_negative_int(params.get("after"), "after", 0)
         limit = max(1, _non_negative_int(params.get("limit"), "limit", 100, maximum=1000))
-        types = [t for t in params.get("type", "").split(",") if t]
+        texts = {name: params.get(name, "") for name in ("type", "subject_type", "subject_id")}
+        if nul := [name for name, value in texts.items() if "\x00" in value]:
+            raise ValidationFailed({name: ["Must not contain NUL characters."] for name in nul},
+                                   message="The query has invalid filters.")
+        types = [t for t in texts["type"].split(",") if t]
         qs = event_list(org=self.actor.org, after=after, types=types,
                         subject_type=params.get("subject_type"), subject_id=params.get("subject_id"))
         page = list(qs[: limit + 1])
