@@ -35,6 +35,21 @@ class OrganizationAdmin(admin.ModelAdmin):
 class MembershipAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["user", "org", "role", "created_at"]
     list_filter = ["role"]
+    actions = ["remove"]
+
+    @admin.action(description="Remove selected people from the organization")
+    def remove(self, request, queryset):
+        from .services import member_remove
+
+        for membership in queryset.exclude(user=request.user):  # nobody locks themselves out
+            member_remove(membership=membership)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        membership = getattr(request.user, "membership", None)
+        if not request.user.is_superuser and (membership is None or membership.role != "admin"):
+            actions.pop("remove", None)  # only admins manage people
+        return actions
 
 
 @admin.register(ApiClient)

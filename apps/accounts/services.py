@@ -104,3 +104,18 @@ def api_client_authenticate(*, key: str) -> ApiClient | None:
     if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
     return client
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership) -> None:
+    """Take a person out of their organization. The account stays (history points at
+    it) but can no longer log in, and their open live connections are closed."""
+    from apps.realtime.groups import user_group
+    from apps.realtime.publisher import send_control
+
+    user = membership.user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    membership.delete()
+    transaction.on_commit(lambda: send_control(user_group(user.pk), {
+        "action": "revoke", "message": "You were removed from the organization."}))

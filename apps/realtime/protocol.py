@@ -175,8 +175,11 @@ def _track_snapshot(ctx: Audience) -> dict[str, Any]:
 
     order = Order.objects.get(pk=ctx.order_id)
     stop = order.stops.order_by("-id").first()
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
     return {
         "order": {"reference": order.reference or order.external_id, "state": order.state, "outcome": order.outcome,
-                  "window_start": order.window_start, "window_end": order.window_end},
-        "eta": stop.eta if stop else None,
+                  "window_start": iso(order.window_start), "window_end": iso(order.window_end)},
+        "eta": iso(stop.eta) if stop else None,
     }

@@ -297,3 +297,24 @@ def test_a_dispatcher_cannot_unrevoke_or_widen_a_key_in_the_admin(as_dave_in_adm
     revoked_key.refresh_from_db()
     assert revoked_key.revoked_at is not None
     assert revoked_key.scopes == ["orders:read"]
+
+
+def test_an_admin_removes_a_dispatcher_from_the_organization(client, alice, dave):
+    from apps.accounts.models import Membership
+
+    client.force_login(alice)
+
+    client.post("/admin/accounts/membership/", {"action": "remove", "_selected_action": [dave.membership.pk]})
+
+    assert not Membership.objects.filter(user=dave).exists()
+    dave.refresh_from_db()
+    assert dave.is_active is False
+
+
+def test_a_dispatcher_cannot_remove_anyone(as_dave_in_admin, alice):
+    from apps.accounts.models import Membership
+
+    as_dave_in_admin.post("/admin/accounts/membership/", {"action": "remove",
+                                                          "_selected_action": [alice.membership.pk]})
+
+    assert Membership.objects.filter(user=alice).exists()

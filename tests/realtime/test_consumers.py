@@ -288,3 +288,19 @@ class TestDriver:
         communicator, _ = await _connect(DriverConsumer, "/ws/driver/", bob.user)
 
         assert (await communicator.receive_output())["code"] == CloseCode.FORBIDDEN
+
+
+class TestRemoval:
+    async def test_a_removed_dispatcher_is_disconnected_and_cannot_come_back(self, dave, acme):
+        from apps.accounts.services import member_remove
+
+        communicator, _ = await _console(dave)
+
+        membership = await sync_to_async(lambda: dave.membership)()
+        await sync_to_async(member_remove)(membership=membership)
+
+        message = await communicator.receive_json_from(timeout=2)
+        assert message == {"type": "revoked", "message": "You were removed from the organization."}
+        assert (await communicator.receive_output(timeout=2)) == {"type": "websocket.close", "code": CloseCode.REVOKED}
+        await sync_to_async(dave.refresh_from_db)()
+        assert dave.is_active is False
