@@ -200,3 +200,37 @@ def test_the_console_says_when_the_browser_is_offline(page: Page, asgi_live_serv
     expect(page.get_by_test_id("live-status")).to_have_text("Offline")
     page.context.set_offline(False)
     expect(page.get_by_test_id("live-status")).to_have_text("Live")
+
+
+def test_the_simulated_fleet_drives_across_the_console(page: Page, asgi_live_server, dave, acme_day):
+    """`manage.py simulate_fleet`, as the start command runs it: real drivers' logins and
+    sockets, moving along their routes; the dispatcher watches their markers move."""
+    import subprocess
+    import sys
+
+    from tests.factories import PASSWORD
+
+    bob, dana = acme_day["bob"], acme_day["dana"]
+    open_console(page, asgi_live_server, acme_day, dave)
+    fleet = subprocess.Popen(
+        [sys.executable, "manage.py", "simulate_fleet", "--url", asgi_live_server.url,
+         "--drivers", f"{bob.user.username},{dana.user.username}", "--password", PASSWORD,
+         "--date", acme_day["day"].isoformat(), "--speedup", "10", "--ping-interval", "1", "--max-seconds", "40"],
+        cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        expect(driver_marker(page, bob)).to_be_visible(timeout=20_000)
+        expect(driver_marker(page, dana)).to_be_visible(timeout=20_000)
+        start = {d.pk: driver_marker(page, d).bounding_box() for d in (bob, dana)}
+        page.wait_for_function(
+            """([ids, start]) => ids.every(id => {
+                const box = document.querySelector(`[data-testid="driver-marker"][data-driver-id="${id}"]`)
+                    .getBoundingClientRect();
+                return Math.hypot(box.x - start[id].x, box.y - start[id].y) > 3;
+            })""",
+            arg=[[bob.pk, dana.pk], {str(k): v for k, v in start.items()}], timeout=25_000,
+        )
+    finally:
+        fleet.terminate()
+        output, _ = fleet.communicate(timeout=15)
+    assert "rejected" not in output or " 0 rejected" in output, output
