@@ -348,6 +348,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.common.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "apps.dispatch.models.OrderState",
         "StopStateEnum": "apps.dispatch.models.StopState",

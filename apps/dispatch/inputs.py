@@ -26,6 +26,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
@@ -73,13 +74,18 @@ def _local_time(value: Any) -> Any:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 # Database ids are signed 64-bit; anything else cannot name a row.
 Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
-LocalTime = Annotated[time, BeforeValidator(_local_time)]
+LocalTime = Annotated[time, BeforeValidator(_local_time),
+                      WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+                                      "description": "Local wall-clock time, e.g. 08:30 (no UTC offset)"})]
 Latitude = Annotated[float, Field(ge=-90, le=90, strict=False), AfterValidator(float)]
 Longitude = Annotated[float, Field(ge=-180, le=180, strict=False), AfterValidator(float)]
 Text = Annotated[StrictStr, Field(max_length=200)]
-Amount = Annotated[Decimal, Field(ge=0, le=100000, max_digits=12, decimal_places=3)]
+# The schema says "number" because that is what is accepted: a JSON string is refused.
+Amount = Annotated[Decimal, Field(ge=0, le=100000, max_digits=12, decimal_places=3),
+                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100000, "multipleOf": 0.001})]
 # Capacities are stored to two decimals; a third would be silently rounded.
-Capacity = Annotated[Decimal, Field(ge=0, le=100000, max_digits=9, decimal_places=2)]
+Capacity = Annotated[Decimal, Field(ge=0, le=100000, max_digits=9, decimal_places=2),
+                     WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100000, "multipleOf": 0.01})]
 Country = Annotated[StrictStr, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
 SkillList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=40)]], Field(max_length=20)]
 
@@ -240,7 +246,8 @@ class OpeningHours(Contract):
 class HubIn(Contract):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
     code: Annotated[StrictStr, Field(min_length=1, max_length=20)]
-    timezone: Annotated[StrictStr, AfterValidator(_timezone)]
+    timezone: Annotated[StrictStr, AfterValidator(_timezone),
+                        Field(description="IANA time zone, e.g. Europe/Berlin", examples=["Europe/Berlin"])]
     address_line1: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     address_line2: Text = ""
     city: Annotated[StrictStr, Field(min_length=1, max_length=100)]
@@ -303,7 +310,7 @@ class DutyIn(Contract):
 
 class RouteIn(Contract):
     hub: Id
-    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), WithJsonSchema({"type": "string", "format": "date"})]
     name: Annotated[StrictStr, Field(max_length=120)] = ""
     driver: Id | None = None
     vehicle: Id | None = None
