@@ -141,7 +141,9 @@ def test_the_endpoint_is_in_the_api_schema(client, db):
     schema = client.get("/api/schema/?format=json").json()
 
     operation = schema["paths"][URL]["post"]
-    assert set(operation["responses"]) == {"200"}
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("LocationBatchOut")
+    assert {"400", "401", "403"} <= set(operation["responses"])  # in the one error shape
+    assert operation["responses"]["403"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     components = schema["components"]["schemas"]
     assert {"lat", "lng", "accuracy_m", "at"} <= set(components["PingIn"]["required"])
     assert set(components["LocationBatchOut"]["properties"]) == {"accepted", "duplicates", "rejected", "flagged"}
