@@ -1,4 +1,4 @@
-"""Real GPS traces (/work/shared/data/realworld/gps/, see PROVENANCE.md) replayed through
+"""Real GPS traces (../shared/data/realworld/gps/, see PROVENANCE.md) replayed through
 location_receive, live (one ping per call) and as offline backlogs.
 
 Each replay runs with the clock stopped just after the trace ended, so the device
@@ -13,7 +13,6 @@ import random
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -21,10 +20,14 @@ import time_machine
 from apps.tracking.models import DriverPosition, LocationPing, PingStatus
 from apps.tracking.services import location_receive
 from tests.factories import DriverFactory
+from tests.shared_data import REALWORLD, require
 
-GPS = Path("/work/shared/data/realworld/gps")
+GPS = REALWORLD / "gps"
 
-pytestmark = pytest.mark.skipif(not GPS.is_dir(), reason="the shared real-world GPS traces are not on this machine")
+
+@pytest.fixture(autouse=True)
+def _traces_present():
+    require(GPS)
 
 Point = tuple[datetime, float, float]  # device time, lat, lng
 
