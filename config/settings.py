@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.common.observability.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.common.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -383,11 +384,29 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- logging ----------------------------------------------------------------
 
+# JSON lines in production (one object per line, with the request id), plain text in
+# development. LOG_FORMAT overrides either.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "apps.common.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One access line per request comes from RequestContextMiddleware; this one is at
+        # WARNING so development consoles stay readable (LOG_ACCESS=true shows them).
+        "lastmile.request": {"level": "INFO" if env.bool("LOG_ACCESS", default=PRODUCTION) else "WARNING"},
+    },
 }
+
+# Prometheus scrapes /metrics; with a token set it must send it as a bearer token. In
+# production the endpoint answers only when a token is configured.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

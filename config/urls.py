@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api import ApiClientViewSet, MeView
-from apps.common.health import favicon, healthz
+from apps.common.health import favicon, healthz, metrics_view, readyz
 from apps.events.api import EventViewSet
 
 api_router = SimpleRouter()
@@ -28,6 +28,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", favicon),
     path("", include("apps.console.urls")),
 ]

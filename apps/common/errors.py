@@ -6,10 +6,12 @@ Clients switch on ``code``; ``message`` is for people. Nothing here leaks a trac
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -66,6 +68,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, Http404):
         body = error_body("not_found", "Not found.")
         status = 404
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        return _database_unavailable_response()
     elif isinstance(exc, DjangoPermissionDenied):
         body = error_body("permission_denied", "You do not have permission to perform this action.")
         status = 403
@@ -85,8 +89,30 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return Response(body, status=status, headers=headers)
 
 
+# Seconds a client should wait before retrying while the database is unreachable: about
+# how long a PostgreSQL restart or a managed failover takes.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def _database_unavailable_body() -> dict[str, Any]:
+    return error_body("service_unavailable", "The database is unreachable; nothing was saved. Retry shortly.")
+
+
+def _database_unavailable_response() -> Response:
+    logger.warning("database unavailable", exc_info=True)
+    return Response(_database_unavailable_body(), status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
 def json_server_error(request, *args, **kwargs) -> JsonResponse:
-    """handler500 for API paths: the client still gets the error shape, never HTML."""
+    """handler500: API clients get the error shape, never HTML; a database outage is a 503.
+
+    Django calls this inside its ``except`` block, so the exception is still current; an
+    outage raised by a middleware (the session store, say) lands here too.
+    """
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        response = JsonResponse(_database_unavailable_body(), status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
     from django.views.defaults import server_error
