@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.options import ActionLocation
 
 from apps.common.admin_scoping import ReadOnlyOrgScopedAdmin
 
@@ -44,8 +45,8 @@ class MembershipAdmin(ReadOnlyOrgScopedAdmin):
         for membership in queryset.exclude(user=request.user):  # nobody locks themselves out
             member_remove(membership=membership)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
         membership = getattr(request.user, "membership", None)
         if not request.user.is_superuser and (membership is None or membership.role != "admin"):
             actions.pop("remove", None)  # only admins manage people
