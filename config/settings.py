@@ -243,6 +243,11 @@ TASKS = {
 # The embedded default runs the task worker as a thread inside the web process
 # (see apps.common.worker); production runs `manage.py db_worker` processes.
 INPROCESS_WORKER = env.bool("LASTMILE_INPROCESS_WORKER", default=False)
+# A worker renews its lease every third of this; a RUNNING job whose worker has not
+# renewed for this long is run again elsewhere (apps/common/jobs.py). A job whose worker
+# died this many times is failed instead.
+WORKER_LEASE_S = env.int("WORKER_LEASE_S", default=30)
+WORKER_MAX_ATTEMPTS = env.int("WORKER_MAX_ATTEMPTS", default=5)
 
 # --- auth -------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ one process.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -45,14 +47,14 @@ def _run(worker: object) -> None:
 def start_inprocess_worker(*, interval: float = 0.5) -> InprocessWorker | None:
     """Start the worker thread once per process; return None if it is already running."""
     global _current
-    from django_tasks_db.management.commands.db_worker import Worker
+    from .jobs import LeasedWorker
 
     with _lock:
         if _current is not None:
             return None
-        worker = Worker(
+        worker = LeasedWorker(
             queue_names=["*"], interval=interval, batch=False, backend_name="default", startup_delay=False,
-            max_tasks=None, worker_id="inprocess", excluded_queue_names=[],
+            max_tasks=None, worker_id=f"inprocess-{socket.gethostname()[:40]}-{os.getpid()}", excluded_queue_names=[],
         )
         thread = threading.Thread(target=_run, args=(worker,), name="lastmile-task-worker", daemon=True)
         _current = InprocessWorker(worker=worker, thread=thread)
