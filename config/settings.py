@@ -248,6 +248,12 @@ INPROCESS_WORKER = env.bool("LASTMILE_INPROCESS_WORKER", default=False)
 # died this many times is failed instead.
 WORKER_LEASE_S = env.int("WORKER_LEASE_S", default=30)
 WORKER_MAX_ATTEMPTS = env.int("WORKER_MAX_ATTEMPTS", default=5)
+# Periodic jobs, enqueued by whichever worker's lease beat finds them due
+# (apps/common/schedule.py): retention purges and other housekeeping.
+PERIODIC_JOBS: dict[str, dict] = {
+    "location-history-prune": {"task": "apps.tracking.tasks.location_history_prune",
+                               "every_s": env.int("LOCATION_PRUNE_EVERY_S", default=3600)},
+}
 
 # --- auth -------------------------------------------------------------------
 

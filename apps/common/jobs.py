@@ -29,6 +29,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from .models import WorkerLease
+from .schedule import periodic_jobs_enqueue_due
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def orphaned_jobs_requeue(*, now: datetime | None = None) -> int:
 
 class LeasedWorker(Worker):
     """django-tasks-db's worker loop, with a lease renewed on its own thread (so a long
-    job keeps it fresh) and the orphan requeue run on the same beat."""
+    job keeps it fresh); the same beat requeues orphans and enqueues due periodic jobs."""
 
     def run(self) -> None:
         lease_renew(self.worker_id)
@@ -104,6 +105,7 @@ class LeasedWorker(Worker):
                 close_old_connections()
                 lease_renew(self.worker_id)
                 orphaned_jobs_requeue()
+                periodic_jobs_enqueue_due()
             except Exception:  # a database blip must not kill the lease thread; the next beat retries
                 logger.warning("worker %s: lease beat failed", self.worker_id, exc_info=True)
         connections.close_all()

@@ -17,3 +17,15 @@ class WorkerLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker_id} ({self.hostname}:{self.pid})"
+
+
+class PeriodicJob(models.Model):
+    """When a periodic job (settings.PERIODIC_JOBS) is next due. Workers claim a due run
+    with a conditional update, so with any number of workers each run is enqueued once."""
+
+    name = models.CharField(max_length=100, unique=True)
+    next_run_at = models.DateTimeField()
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M})"
