@@ -76,6 +76,7 @@ class DriverViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
     @extend_schema(request=DutyIn, responses=DriverSerializer)
     @action(detail=True, methods=["post"])
     def duty(self, request: Request, pk: str) -> Response:
+        driver = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(DutyIn, request.data)
-        driver = fleet.driver_set_duty(actor=self.actor, driver=self.get_object(), on_duty=data.on_duty)
+        driver = fleet.driver_set_duty(actor=self.actor, driver=driver, on_duty=data.on_duty)
         return Response(DriverSerializer(driver).data)

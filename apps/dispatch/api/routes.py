@@ -57,8 +57,9 @@ class RouteViewSet(mixins.ListModelMixin, ScopedViewSet):
                    description="Set the order of the route's pending stops; add and remove orders.")
     @action(detail=True, methods=["put"], url_path="stops")
     def set_stops(self, request: Request, pk: str) -> Response:
+        route = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(RouteStopsIn, request.data)
-        route = routes.route_set_stops(actor=self.actor, route=self.get_object(), order_ids=data.orders,
+        route = routes.route_set_stops(actor=self.actor, route=route, order_ids=data.orders,
                                        expected_version=data.expected_version)
         return self._detail(route)
 
@@ -114,6 +115,7 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     @extend_schema(request=StopFailIn, responses=StopSerializer)
     @action(detail=True, methods=["post"])
     def fail(self, request: Request, pk: str) -> Response:
+        stop = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(StopFailIn, request.data)
-        stop = stops.stop_fail(actor=self.actor, stop=self.get_object(), reason=data.reason, notes=data.notes)
+        stop = stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes)
         return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
