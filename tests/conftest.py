@@ -37,6 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Consumers reach the database from thread-pool threads; persistent connections
     # would outlive the tests and stop PostgreSQL from dropping the test database.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Rate-limit counters of one run (or one parallel helper) never meet another's in Redis.
+    settings.CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
