@@ -184,6 +184,19 @@ if REDIS_URL:
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         "retry_on_error": [RedisConnectionError, ConnectionError, TimeoutError],
     }
+    # High availability: with Sentinel, the channel layer asks the sentinels for the
+    # current master (and again after a failover) instead of using REDIS_URL's host.
+    REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+    if REDIS_SENTINELS:
+        _master = env.str("REDIS_SENTINEL_MASTER", default="")
+        if not _master:
+            raise ImproperlyConfigured("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master set.")
+        try:
+            _sentinels = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in REDIS_SENTINELS]
+        except (IndexError, ValueError) as exc:
+            raise ImproperlyConfigured("REDIS_SENTINELS must look like host1:26379,host2:26379.") from exc
+        _redis_host = {key: value for key, value in _redis_host.items() if key != "address"}
+        _redis_host.update(sentinels=_sentinels, master_name=_master, db=int((_redis.path or "/0").lstrip("/") or 0))
     if CHANNEL_LAYER_BACKEND == "channels_redis.core.RedisChannelLayer":
         _layer_config = {"hosts": [_redis_host], "capacity": 1500, "expiry": 60}
     elif CHANNEL_LAYER_BACKEND == "channels_redis.pubsub.RedisPubSubChannelLayer":

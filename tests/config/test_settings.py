@@ -55,6 +55,8 @@ def test_a_missing_production_setting_stops_startup_naming_it(missing):
     ("LASTMILE_ENV", "staging", "LASTMILE_ENV must be 'development' or 'production'"),
     ("MEDIA_STORAGE", "ftp", "MEDIA_STORAGE must be 's3' or 'filesystem'"),
     ("TIME_ZONE", "Mars/Olympus", "is not a known IANA time zone"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT must be 'json' or 'plain'"),
+    ("REDIS_SENTINELS", "sentinel-a:26379", "REDIS_SENTINEL_MASTER must name the master set"),
 ])
 def test_a_malformed_production_setting_stops_startup_with_a_clear_message(name, value, message):
     result = _run({**GOOD, name: value}, "check")
@@ -67,3 +69,25 @@ def test_development_needs_no_settings_at_all():
     result = _run({"DATABASE_URL": "sqlite:////tmp/lastmile-settings-test.sqlite3"}, "check")
 
     assert result.returncode == 0, result.stderr
+
+
+def test_sentinels_replace_the_redis_host_in_the_channel_layer():
+    code = ("from django.conf import settings; h = settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]; "
+            "print(h['master_name'], h['sentinels'], h['db'], 'address' in h)")
+    result = _run({**GOOD, "REDIS_URL": "redis://ignored:6379/3", "REDIS_SENTINELS": "s1.internal:26379,s2.internal:26380",
+                   "REDIS_SENTINEL_MASTER": "lastmile"}, "shell", "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "lastmile [('s1.internal', 26379), ('s2.internal', 26380)] 3 False"
+
+
+def test_production_logs_are_json_lines():
+    code = "import logging; logging.getLogger('lastmile.test').warning('hello %s', 'ops')"
+    result = _run(GOOD, "shell", "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    line = [ln for ln in result.stderr.splitlines() if "lastmile.test" in ln][-1]
+    import json
+
+    entry = json.loads(line)
+    assert entry["message"] == "hello ops" and entry["level"] == "WARNING" and entry["request_id"] == "-"
