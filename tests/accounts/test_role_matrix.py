@@ -1,0 +1,137 @@
+"""The role x endpoint matrix, generated from the URL configuration (deny by default).
+
+For every /api/v1/ route and every method it accepts, the scope it needs is read from
+the view (``scope_resource`` and ``scope_map``, as ``HasScope`` reads them). Then each
+principal calls it: anonymous callers get 401; a principal without the scope gets 403
+and changes nothing; a principal with it gets past the permission check (any answer
+but 401/403). A view that names no scope refuses everyone, and a route whose view names
+none fails ``test_every_route_declares_its_scope`` unless it is listed in SELF_SERVICE.
+
+``test_roles.py`` is the readable table of the main endpoints; this is the sweep.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLResolver, get_resolver
+from rest_framework import permissions
+from rest_framework.test import APIClient
+
+from apps.accounts.actor import system_actor
+from apps.accounts.roles import ROLE_SCOPES
+from apps.accounts.services import api_client_create
+from apps.dispatch.inputs import RouteIn
+from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
+from apps.dispatch.services.routes import route_create, route_publish
+from apps.events.models import Event
+from tests.conftest import client_for
+from tests.factories import OrderFactory, member
+
+# Routes any authenticated principal may call, about itself.
+SELF_SERVICE = {"me"}
+# Which fixture object a route's id names, by URL name prefix (as in tests/test_tenant_matrix.py).
+OBJECT_OF = {"hub": "hub", "vehicle": "vehicle", "driver": "driver", "order": "order", "route": "route",
+             "stop": "stop", "api-client": "api_client"}
+PARTNER_SCOPES = ["orders:read"]
+# Routes narrower than their scope: who else holds the scope is refused by the view.
+ONLY = {"location-batch": {"driver"}}  # a position is only ever a driver's own
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def _routes():
+    for regex, pattern in _walk(get_resolver().url_patterns):
+        if not regex.startswith("api/v1/"):
+            continue
+        callback = pattern.callback
+        view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+        actions = getattr(callback, "actions", None) or {
+            m: m for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
+        for method, action in sorted(actions.items()):
+            yield regex, pattern.name or "", view, method, action
+
+
+def needed_scope(view, method: str, action: str) -> str | None:
+    resource = getattr(view, "scope_resource", None)
+    if not resource:
+        return None
+    scope_map = getattr(view, "scope_map", {}) or {}
+    if action in scope_map:
+        return scope_map[action]
+    return f"{resource}:{'read' if method.upper() in permissions.SAFE_METHODS else 'write'}"
+
+
+ROUTES = list(_routes())
+
+
+def test_every_route_declares_its_scope():
+    undeclared = [f"{method.upper()} {name}" for regex, name, view, method, action in ROUTES
+                  if needed_scope(view, method, action) is None and name not in SELF_SERVICE]
+    assert not undeclared, f"these routes name no scope (HasScope refuses everyone): {undeclared}"
+
+
+def _url(regex: str, objects: dict, name: str) -> str:
+    key = next((OBJECT_OF[p] for p in sorted(OBJECT_OF, key=len, reverse=True)
+                if name == p or name.startswith(p + "-")), None)
+    value = objects[key].pk if key else 0
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", str(value), regex)
+    path = re.sub(r"<(?:\w+:)?\w+>", str(value), path)
+    return "/" + path.replace("^", "").replace("$", "")
+
+
+@pytest.fixture
+def world(acme, acme_hub, acme_van, bob):
+    actor = system_actor(acme)
+    order = OrderFactory(org=acme)
+    route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
+        hub=acme_hub.pk, date="2026-11-23", driver=bob.pk, vehicle=acme_van.pk, orders=[order.pk])))
+    _, key = api_client_create(org=acme, name="Partner", scopes=PARTNER_SCOPES)
+    api_client, _ = api_client_create(org=acme, name="Another partner", scopes=PARTNER_SCOPES)
+    partner = APIClient()
+    partner.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    principals = {
+        "anonymous": (APIClient(), None),
+        "admin": (client_for(member(acme, "ada", "admin")), ROLE_SCOPES["admin"]),
+        "dispatcher": (client_for(member(acme, "dan", "dispatcher")), ROLE_SCOPES["dispatcher"]),
+        "driver": (client_for(bob.user), ROLE_SCOPES["driver"]),
+        "partner": (partner, frozenset(PARTNER_SCOPES)),
+    }
+    objects = {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": order, "route": route,
+               "stop": route.stops.get(), "api_client": api_client}
+    return principals, objects
+
+
+def _state():
+    return (list(Hub.objects.values()), list(Vehicle.objects.values()), list(Driver.objects.values()),
+            list(Order.objects.values()), list(Route.objects.values()), list(Stop.objects.values()),
+            Event.objects.count())
+
+
+CASES = [pytest.param(regex, name, view, method, action, id=f"{method.upper()} {name}")
+         for regex, name, view, method, action in ROUTES if name not in SELF_SERVICE]
+
+
+@pytest.mark.parametrize(("regex", "name", "view", "method", "action"), CASES)
+def test_each_principal_gets_exactly_what_its_scopes_allow(world, regex, name, view, method, action):
+    principals, objects = world
+    scope = needed_scope(view, method, action)
+    url = _url(regex, objects, name)
+    for who, (client, scopes) in principals.items():
+        before = _state()
+        response = getattr(client, method)(url, {}, format="json")
+        if scopes is None:
+            assert response.status_code == 401, (who, response.status_code)
+        elif scope not in scopes or (name in ONLY and who not in ONLY[name]):
+            assert response.status_code == 403, (who, scope, response.status_code, response.content[:200])
+            assert response.json()["code"] == "permission_denied"
+            assert _state() == before, who
+        else:
+            assert response.status_code not in (401, 403), (who, scope, response.status_code, response.content[:200])
