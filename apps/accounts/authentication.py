@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from .services import api_client_authenticate
+from .services import KEY_PREFIX, api_client_authenticate
 
 
 class ApiClientPrincipal:
@@ -26,12 +26,23 @@ class ApiClientPrincipal:
         return f"api_client:{self.client.pk}"
 
 
+# Names partners reach for by habit. Other parameters are refused only when their value is
+# one of our keys (``lm_...``): a signed media URL's ``token`` is not an API key.
+_KEY_PARAMS = {"api_key", "apikey", "api-key", "access_token"}
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer lm_...`` or ``X-Api-Key: lm_...``."""
 
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiClientPrincipal, Any] | None:
+        # A key in the URL ends up in proxy logs, browser history and Referer headers:
+        # refuse it outright rather than ignore it, so the partner's developer notices.
+        if any(name.lower() in _KEY_PARAMS or value.startswith(KEY_PREFIX)
+               for name, value in request.query_params.items()):
+            raise exceptions.AuthenticationFailed(
+                "API keys are not accepted in the URL; send them in the Authorization header.")
         header = request.META.get("HTTP_AUTHORIZATION", "")
         key = ""
         if header:

@@ -79,6 +79,15 @@ def test_an_x_api_key_header_authenticates(hubs_key, acme_hub):
     assert response.json()["results"][0]["id"] == acme_hub.id
 
 
+@pytest.mark.parametrize("param", ["api_key", "key", "token", "access_token"])
+def test_a_key_in_the_url_is_refused_even_when_it_is_valid(hubs_key, acme_hub, param):
+    response = APIClient().get(HUBS, {param: hubs_key[1]})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert "Authorization header" in response.json()["message"]
+
+
 def test_me_describes_a_key_as_an_organization_without_a_user(hubs_key):
     me = bearer(hubs_key[1]).get("/api/v1/me/").json()
 
