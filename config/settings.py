@@ -376,6 +376,10 @@ SPECTACULAR_SETTINGS = {
         "StopStateEnum": "apps.dispatch.models.StopState",
         "RouteStatusEnum": "apps.dispatch.models.RouteStatus",
         "FailureReasonEnum": "apps.dispatch.models.FailureReason",
+        "StopKindEnum": "apps.dispatch.models.StopKind",
+        "PodMediaKindEnum": "apps.pod.models.MediaKind",
+        "DispatchExceptionKindEnum": "apps.pod.models.ExceptionKind",
+        "DriverActionTypeEnum": ["arrive", "complete", "fail"],
     },
 }
 

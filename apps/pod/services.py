@@ -217,7 +217,7 @@ def _complete(actor: Actor, stop: Stop, data: DriverActionIn, action: DriverActi
     exception: DispatchException | None = None
     flags: list[str] = []
     is_open = stop.state in (StopState.PENDING, StopState.ARRIVED)
-    if is_open and order.state == OrderState.OUT_FOR_DELIVERY:
+    if is_open and order.state in (OrderState.DISPATCHED, OrderState.OUT_FOR_DELIVERY):
         if route is not None and route.status == RouteStatus.COMPLETED:
             _close_stop(actor, stop, order, data, deliver=True)  # a recovered stop on a finished route
         else:

@@ -200,9 +200,9 @@ class TestRefused:
         assert set(response.json()["fields"]) == {"file", "kind"}
 
     def test_a_storage_failure_leaves_no_file_behind(self, as_bob, media_root):
-        with mock.patch("apps.pod.services.PodMedia.objects.create", side_effect=RuntimeError("db down")):
-            with pytest.raises(RuntimeError):
-                upload(as_bob, images.jpeg())
+        with (mock.patch("apps.pod.services.PodMedia.objects.create", side_effect=RuntimeError("db down")),
+              pytest.raises(RuntimeError)):
+            upload(as_bob, images.jpeg())
 
         assert _files(media_root) == []
 

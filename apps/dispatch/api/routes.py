@@ -108,7 +108,14 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
         data = parse(StopCompleteIn, request.data or {})
-        stop = stops.stop_complete(actor=self.actor, stop=self.get_object(), notes=data.notes)
+        stop = self.get_object()
+        if self.actor.is_driver:
+            # Drivers prove deliveries; this endpoint carries no proof, so it is open to
+            # them only for stops that need none (the driver app uses /driver/actions/).
+            from apps.pod.requirements import Captured, require, requirements_for
+
+            require(requirements_for(stop.order), Captured(notes=data.notes), order=stop.order)
+        stop = stops.stop_complete(actor=self.actor, stop=stop, notes=data.notes)
         return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
 
     @extend_schema(request=StopFailIn, responses=StopSerializer)
