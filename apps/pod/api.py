@@ -9,8 +9,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +36,7 @@ from .serializers import (
     StopRulesSerializer,
     UploadResultSerializer,
 )
-from .signing import RENDITIONS, read_grant
+from .signing import RENDITIONS, read_grant, sign_media
 
 UploadIn = inline_serializer("PodMediaUpload", {
     "file": serializers.FileField(help_text="JPEG, PNG or WebP, up to POD_MAX_UPLOAD_BYTES (15 MB)"),
@@ -156,6 +157,34 @@ class RouteRulesView(APIView):
         if not (raw.isascii() and raw.isdigit()) or int(raw) > dispatch_selectors.MAX_ID:
             raise ValidationFailed({"route": ["Must be a positive integer id."]})
         return Response({"results": selectors.route_requirements(actor=actor, route_id=int(raw))})
+
+
+class TrackingPodView(APIView):
+    """``GET /api/v1/tracking/<token>/pod/``: the delivery photos a customer's tracking
+    page may show (display copies only, and only when the organization allows it)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []  # the token is 256 random bits: nothing to guess
+
+    @extend_schema(responses=inline_serializer("TrackingPod", {
+        "delivered_at": serializers.DateTimeField(allow_null=True),
+        "photos": serializers.ListField(child=serializers.CharField(), help_text="Signed display-copy URLs"),
+    }))
+    def get(self, request: Request, token: str) -> Response:
+        from apps.tracking.selectors import tracking_order
+
+        order = tracking_order(token=token)
+        if order is None:
+            raise NotFound("Not found.")
+        if not selectors.tracking_shares_photos(org_id=order.org_id):
+            return Response({"delivered_at": order.completed_at if order.outcome == "delivered" else None,
+                             "photos": []})
+        pod = selectors.tracking_pod(order=order)
+        photos = [sign_media(media_id=m.pk, rendition="display", audience=f"track:{order.pk}")
+                  for m in (pod.photos.all() if pod else [])]
+        return Response({"delivered_at": order.completed_at if order.outcome == "delivered" else None,
+                         "photos": photos})
 
 
 # --- serving media ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from apps.accounts.actor import Actor
 from apps.common.exceptions import ValidationFailed
 from apps.dispatch import selectors as dispatch_selectors
-from apps.dispatch.models import Stop
+from apps.dispatch.models import Order, Stop
 
 from .models import DispatchException, PodMedia, PodPolicy, ProofOfDelivery
 from .requirements import requirements_for
@@ -62,3 +62,9 @@ def route_requirements(*, actor: Actor, route_id: int) -> list[dict[str, Any]]:
 
 def tracking_shares_photos(*, org_id: int) -> bool:
     return PodPolicy.objects.filter(org_id=org_id, source="", share_photos_with_tracking=True).exists()
+
+
+def tracking_pod(*, order: Order) -> ProofOfDelivery | None:
+    """The proof behind the order's delivery: the first POD of its succeeded stop."""
+    return (ProofOfDelivery.objects.filter(order=order, stop__outcome="succeeded", org_id=order.org_id)
+            .order_by("id").first())

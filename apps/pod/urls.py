@@ -11,6 +11,7 @@ urlpatterns = [
     path("pod/media/", api.MediaUploadView.as_view(), name="pod-media-upload"),
     path("pod/media/<int:media_id>/<str:rendition>/", api.media_file, name="pod-media-file"),
     path("pod/requirements/", api.RouteRulesView.as_view(), name="pod-requirements"),
+    path("tracking/<str:token>/pod/", api.TrackingPodView.as_view(), name="tracking-pod"),
     path("driver/actions/", api.DriverActionView.as_view(), name="driver-actions"),
     *router.urls,
 ]
