@@ -30,6 +30,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon),
+    path("", include("apps.pod.page_urls")),
     path("", include("apps.console.urls")),
 ]
 
