@@ -60,6 +60,9 @@ def driver_app(request: HttpRequest) -> HttpResponse:
             "driverName": driver.name,
             "username": request.user.get_username(),
             "onDuty": driver.on_duty,
+            # A copy of this page served offline by the service worker may be older than
+            # what the app remembers (it compares this with its own record of the shift).
+            "renderedAt": timezone.now().isoformat(),
             "orgName": membership.org.name,
             "timezone": membership.org.timezone,
             "today": _org_today(membership.org.timezone),

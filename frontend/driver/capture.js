@@ -84,6 +84,7 @@ export function CompleteForm({ stop, rules, onSubmit, onCancel }) {
   const addPhotos = (event) => {
     const files = [...event.target.files].filter((f) => f.type.startsWith("image/") || !f.type);
     setPhotos([...photos, ...files.map((file) => ({ file, url: URL.createObjectURL(file) }))]);
+    setMissing(({ photos: _, ...rest }) => rest);
     event.target.value = "";
   };
   const removePhoto = (index) => setPhotos(photos.filter((_, i) => i !== index));
@@ -135,7 +136,7 @@ export function CompleteForm({ stop, rules, onSubmit, onCancel }) {
       </div>
       <div class="field">
         <span>Signature${rules?.signature ? "" : " (optional)"}</span>
-        <${SignatureField} onChange=${setPad} />
+        <${SignatureField} onChange=${(p) => { setPad(p); if (p) setMissing(({ signature: _, ...rest }) => rest); }} />
         ${error("signature")}
       </div>
       <label class="field"><span>Recipient's name${rules?.recipient_name ? "" : " (optional)"}</span>

@@ -174,6 +174,36 @@ function MapView({ route, fix, onSelectStop }) {
 
 let noticeId = 0;
 
+// The shift as this phone last knew it: the page itself may be an older copy from the
+// service worker, so the newer of the two wins.
+const DUTY_KEY = `lastmile-driver-duty-${config.driverId}`;
+
+function initialDuty() {
+  try {
+    const stored = JSON.parse(localStorage.getItem(DUTY_KEY) || "null");
+    if (stored && stored.at > config.renderedAt) return stored.onDuty;
+  } catch {
+    // unreadable: the page's value stands
+  }
+  return config.onDuty;
+}
+
+function rememberDuty(onDuty) {
+  localStorage.setItem(DUTY_KEY, JSON.stringify({ onDuty, at: new Date().toISOString() }));
+}
+
+/** Where the phone is now: the last fix if recent, else one quick reading (GPS works offline). */
+function currentFix(last) {
+  if (last && Date.now() - new Date(last.at).getTime() < 60000) return Promise.resolve(last);
+  if (!("geolocation" in navigator)) return Promise.resolve(last);
+  return new Promise((resolve) => {
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lng: p.coords.longitude, accuracy_m: p.coords.accuracy }),
+      () => resolve(last), { enableHighAccuracy: true, timeout: 5000, maximumAge: 30000 },
+    );
+  });
+}
+
 function App() {
   const online = useOnline();
   const [day, setDay] = useState(null);
@@ -184,7 +214,7 @@ function App() {
   const [selected, setSelected] = useState(null);
   const [sheet, setSheet] = useState(null);
   const [tab, setTab] = useState("list");
-  const [onDuty, setOnDuty] = useState(config.onDuty);
+  const [onDuty, setOnDuty] = useState(initialDuty);
   const [fix, setFix] = useState(null);
   const [buffered, setBuffered] = useState(0);
   const [authLost, setAuthLost] = useState(null);
@@ -247,7 +277,7 @@ function App() {
       onBuffered: setBuffered,
     });
     geoRef.current = geo;
-    if (config.onDuty) geo.start();
+    if (initialDuty()) geo.start();
     liveRef.current = connect(liveUrl("/ws/driver/"), {
       onSnapshot: () => scheduleRefresh(),
       onEvents: (events) => {
@@ -283,6 +313,7 @@ function App() {
     try {
       const driver = await api(`drivers/${config.driverId}/duty/`, { method: "POST", body: { on_duty: !onDuty } });
       setOnDuty(driver.on_duty);
+      rememberDuty(driver.on_duty);
       if (driver.on_duty) geoRef.current.start();
       else geoRef.current.stop();
     } catch (error) {
@@ -303,7 +334,7 @@ function App() {
       signature, recipient_name: form.recipient_name.trim(), pin: form.pin.trim(), barcode: form.barcode.trim(),
       age_verified: form.age_verified,
     };
-    const here = geoRef.current?.last;
+    const here = await currentFix(geoRef.current?.last);
     if (here) Object.assign(pod, { lat: here.lat, lng: here.lng, accuracy_m: here.accuracy_m });
     await act("complete", current.stop, current.route, { notes: form.notes.trim(), pod }, images);
     setSheet(null);

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from apps.dispatch.models import Order, Stop
+from apps.dispatch.models import Driver, Order, Stop
 from apps.events.models import Event
 from apps.pod.models import DriverAction, PodMedia, ProofOfDelivery
+from apps.tracking.models import LocationPing
 from tests.e2e.conftest import sign_in
 from tests.factories import PASSWORD
 
@@ -64,13 +65,16 @@ def test_a_driver_works_offline_and_everything_reaches_the_server_exactly_once(
     bob, stops = acme_day["bob"], acme_day["bobs_stops"]
     paul, mia = stops[3], stops[4]
     Order.objects.filter(pk=paul.order_id).update(pod_requirements=["photo", "signature"])
+    Driver.objects.filter(pk=bob.pk).update(on_duty=False)  # Bob starts his shift in the app
 
     page = open_driver_app(browser, asgi_live_server, bob)
     expect(page.get_by_test_id("stop-card")).to_have_count(5)
     expect(page.get_by_test_id("sync-status")).to_contain_text("Online")
     expect(card(page, paul)).to_contain_text("Photo, Signature")
+    expect(page.get_by_test_id("duty")).to_have_text("Start shift")
     page.get_by_test_id("duty").click()
     expect(page.get_by_test_id("duty")).to_have_text("End shift")
+    assert Driver.objects.get(pk=bob.pk).on_duty
     page.evaluate("navigator.serviceWorker.ready")
 
     # The network goes; the app still opens, from the service worker and IndexedDB.
@@ -78,6 +82,7 @@ def test_a_driver_works_offline_and_everything_reaches_the_server_exactly_once(
     page.reload()
     expect(page.get_by_test_id("stop-card")).to_have_count(5)
     expect(page.get_by_test_id("sync-status")).to_contain_text("Offline")
+    expect(page.get_by_test_id("duty")).to_have_text("End shift")  # the phone remembers the shift
 
     # Stop 4: deliver with a photo from the camera and a signature.
     card(page, paul).click()
@@ -120,6 +125,10 @@ def test_a_driver_works_offline_and_everything_reaches_the_server_exactly_once(
     page.context.set_offline(False)
     expect(page.get_by_test_id("pending-count")).to_have_text("· all synced", timeout=20_000)
     expect(page.get_by_test_id("sync-status")).to_contain_text("Online")
+    # The positions recorded offline went up as one HTTP batch.
+    expect(page.get_by_test_id("sync-status")).not_to_contain_text("locations kept", timeout=10_000)
+    # (The emulated GPS repeats one fix with one device time: the server keeps it once.)
+    assert LocationPing.objects.filter(driver=bob).exists()
 
     paul_now, mia_now = Stop.objects.get(pk=paul.pk), Stop.objects.get(pk=mia.pk)
     assert (paul_now.state, paul_now.outcome) == ("completed", "succeeded")
@@ -156,3 +165,34 @@ def test_a_driver_works_offline_and_everything_reaches_the_server_exactly_once(
     console.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     expect(pod_panel.get_by_test_id("pod-signature")).to_be_visible()
     expect(pod_panel).to_contain_text("m from the address")
+
+
+def test_changes_from_dispatch_appear_live_with_a_notice(browser: Browser, asgi_live_server, acme_day, acme):
+    """Dispatch cancels one of Bob's orders and adds another while his app is open."""
+    from apps.accounts.actor import system_actor
+    from apps.dispatch.models import Route
+    from apps.dispatch.services.orders import order_cancel
+    from apps.dispatch.services.routes import route_set_stops
+    from tests.factories import OrderFactory
+
+    bob, stops = acme_day["bob"], acme_day["bobs_stops"]
+    page = open_driver_app(browser, asgi_live_server, bob)
+    expect(page.get_by_test_id("stop-card")).to_have_count(5)
+    expect(page.get_by_test_id("sync-status")).to_contain_text("Online")
+    actor = system_actor(acme)
+    route = Route.objects.get(pk=acme_day["bobs"].pk)
+
+    order_cancel(actor=actor, order=stops[4].order, reason="customer moved")
+    extra = OrderFactory(org=acme, customer_name="Nina Sommer", address_line1="Zionskirchstraße 5", lat=52.5340,
+                         lng=13.4030)
+    pending = [s.order_id for s in Stop.objects.filter(route=route, state="pending").order_by("sequence")]
+    route_set_stops(actor=actor, route=route, order_ids=[*pending, extra.pk])
+
+    # The server tells the app by its socket (here within a heartbeat: the test process
+    # has no channel layer, so the socket finds the changes in the event log).
+    notice = page.get_by_test_id("notice")
+    expect(notice.first).to_be_visible(timeout=15_000)
+    expect(page.locator(".notices")).to_contain_text("New stop: Nina Sommer")
+    expect(page.locator(".notices")).to_contain_text("Cancelled: Mia Hoffmann")
+    expect(page.get_by_test_id("stop-card")).to_have_count(6)
+    expect(card(page, stops[4])).to_contain_text("Cancelled")
