@@ -23,6 +23,7 @@ from apps.common.exceptions import ValidationFailed
 from apps.common.views import ScopedViewSet
 from apps.dispatch import selectors as dispatch_selectors
 from apps.dispatch.inputs import parse
+from apps.dispatch.models import Stop
 from apps.dispatch.serializers import StopSerializer
 
 from . import selectors, services
@@ -106,8 +107,10 @@ class DriverActionView(APIView):
         data = parse(DriverActionIn, request.data)
         action, replayed = services.driver_action_apply(
             actor=actor, data=data,
+            # The service decided this driver may act on the stop (it may have left their
+            # route while they were offline); show it as it now is.
             render_stop=lambda stop: StopSerializer(
-                dispatch_selectors.stop_list(actor=actor).prefetch_related("order__items").get(pk=stop.pk)).data,
+                Stop.objects.select_related("order", "route").prefetch_related("order__items").get(pk=stop.pk)).data,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(action.response, status=status.HTTP_200_OK, headers=headers)

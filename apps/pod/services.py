@@ -164,10 +164,12 @@ def _apply(actor: Actor, data: DriverActionIn, request_hash: str, render_stop: A
                                          device_time=data.device_time)
     stop = dispatch_selectors.stop_list(actor=actor).filter(pk=data.stop).first()
     result: dict[str, Any]
+    if stop is None and data.type == "complete":
+        # Taken from this driver while the phone was offline: the route went to someone
+        # else, or the stop was removed from it. The delivery still happened.
+        stop = _stop_of_a_former_route(actor, data.stop) or _recover_removed_stop(actor, data)
     if stop is None:
-        if data.type != "complete":
-            raise NotFound("Not found.")
-        stop = _recover_removed_stop(actor, data)
+        raise NotFound("Not found.")
     if data.type == "arrive":
         result = _arrive(actor, stop)
     elif data.type == "fail":
@@ -317,7 +319,25 @@ def _raise_exception(actor: Actor, stop: Stop, order: Order, pod: ProofOfDeliver
     return exception
 
 
-# --- a completion whose stop was removed while the phone was offline --------------------
+# --- a completion whose stop was taken away while the phone was offline ----------------
+
+
+def _was_drivers_route(actor: Actor, route_id: int) -> bool:
+    """Whether the log shows the route assigned to this driver at some point (every route
+    event carries the driver it had)."""
+    return Event.objects.filter(org=actor.org, subject_type="route", subject_id=str(route_id),
+                                payload__driver_id=actor.driver_id).exists()
+
+
+def _stop_of_a_former_route(actor: Actor, stop_id: int) -> Stop | None:
+    """The stop, if its route was this driver's when they could have seen it and has
+    since been given to another driver."""
+    if not actor.driver_id:
+        return None
+    stop = Stop.objects.filter(pk=stop_id, org=actor.org).exclude(route=None).first()
+    if stop is None or stop.route_id is None or not _was_drivers_route(actor, stop.route_id):
+        return None
+    return stop
 
 
 def _recover_removed_stop(actor: Actor, data: DriverActionIn) -> Stop:

@@ -386,3 +386,21 @@ def test_concurrent_retries_of_one_action_apply_it_once(acme, bob, route):
     assert sorted(replayed for _, replayed in results) == [False, True]
     assert ProofOfDelivery.objects.count() == 1
     assert Event.objects.filter(type="stop.completed").count() == 1
+
+
+def test_an_offline_completion_wins_over_handing_the_whole_route_to_another_driver(acme, as_bob, stops, route):
+    """Dispatch gives Bob's route to Dana while Bob, offline, is delivering stop 1."""
+    from apps.dispatch.inputs import RoutePatch
+    from apps.dispatch.services.routes import route_update
+
+    dana = DriverFactory(org=acme, name="Dana Fischer")
+    route_update(actor=system_actor(acme), route=route, patch=RoutePatch(driver=dana.pk))
+
+    response = action(as_bob, "complete", stops[0], order=stops[0].order_id, route=route.pk, offline=True)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["outcome"] == "applied"
+    assert Stop.objects.get(pk=stops[0].pk).outcome == "succeeded"
+    assert ProofOfDelivery.objects.get().driver.name == "Bob Baker"
+    # Only a completion gets through: Bob cannot arrive at or fail Dana's stops now.
+    assert action(as_bob, "fail", stops[1], reason="refused").status_code == 404
