@@ -106,9 +106,19 @@ def _open(data: bytes) -> Image.Image:
     return image
 
 
+def _scaled(image: Image.Image, max_side: int) -> Image.Image:
+    """At most ``max_side`` on the long side. ``reducing_gap`` first shrinks by an integer
+    factor (cheap box filter) and finishes with Lanczos: a quarter of the time of Lanczos
+    all the way on a 12 MP photo, with no visible difference at these sizes."""
+    scale = max_side / max(image.width, image.height)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def _encode(image: Image.Image, *, max_side: int, as_png: bool) -> Rendition:
-    copy = image.copy()
-    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    copy = _scaled(image, max_side)
     out = io.BytesIO()
     if as_png:
         # Signatures: strokes on transparency stay crisp and tiny as PNG.
@@ -122,7 +132,7 @@ def _encode(image: Image.Image, *, max_side: int, as_png: bool) -> Rendition:
         background.paste(rgba, mask=rgba.getchannel("A"))
         copy = background
     # No exif=, icc_profile= or comment: the saved file carries none of them.
-    copy.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
+    copy.save(out, format="JPEG", quality=85)
     return Rendition(out.getvalue(), "image/jpeg", "jpg")
 
 
@@ -137,13 +147,16 @@ def check_image(data: bytes, *, kind: str) -> CheckedImage:
     original_format = image.format or ""
     try:
         # Phones store "rotate me" in EXIF; apply it before the metadata is dropped.
-        upright = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except (OSError, SyntaxError, ValueError):  # a broken EXIF block: keep the pixels as they are
-        upright = image
+        pass
+    upright = image
     as_png = kind == "signature"
+    display = _scaled(upright, DISPLAY_MAX_SIDE)
     return CheckedImage(
         sha256=sha256_hex(data), original_format=original_format, size=len(data),
         width=upright.width, height=upright.height,
-        display=_encode(upright, max_side=DISPLAY_MAX_SIDE, as_png=as_png),
-        thumb=_encode(upright, max_side=THUMB_MAX_SIDE, as_png=as_png),
+        display=_encode(display, max_side=DISPLAY_MAX_SIDE, as_png=as_png),
+        # From the display copy: the same picture, a twentieth of the pixels to read.
+        thumb=_encode(display, max_side=THUMB_MAX_SIDE, as_png=as_png),
     )
