@@ -15,6 +15,7 @@ libde265) would widen the attack surface for no gain.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -145,11 +146,10 @@ def check_image(data: bytes, *, kind: str) -> CheckedImage:
         raise PayloadTooLarge(f"The file is {len(data):,} bytes; the limit is {limit:,} bytes.")
     image = _open(data)
     original_format = image.format or ""
-    try:
-        # Phones store "rotate me" in EXIF; apply it before the metadata is dropped.
+    # Phones store "rotate me" in EXIF; apply it before the metadata is dropped. A broken
+    # EXIF block leaves the pixels as they are.
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
         ImageOps.exif_transpose(image, in_place=True)
-    except (OSError, SyntaxError, ValueError):  # a broken EXIF block: keep the pixels as they are
-        pass
     upright = image
     as_png = kind == "signature"
     display = _scaled(upright, DISPLAY_MAX_SIDE)
