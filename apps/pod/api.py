@@ -4,12 +4,13 @@ and the completion rules of a route's stops."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -59,7 +60,11 @@ class MediaUploadView(APIView):
                                                                         200: UploadResultSerializer})
     def post(self, request: Request) -> Response:
         actor = actor_for_request(request)
-        upload = request.FILES.get("file")
+        try:
+            upload = request.FILES.get("file")
+        except SuspiciousOperation as exc:
+            # e.g. more files than DATA_UPLOAD_MAX_NUMBER_FILES: Django refuses to parse on.
+            raise ParseError(f"The upload cannot be read: {exc}") from None
         kind = request.data.get("kind")
         errors: dict[str, list[str]] = {}
         if upload is None:

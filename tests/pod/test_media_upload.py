@@ -91,6 +91,17 @@ class TestAccepted:
             assert b"<html" not in _stored(media_root, name) and b"script" not in _stored(media_root, name)
 
 
+    @pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "..\\..\\x.jpg", "a\r\nb.jpg", "\u202egpj.exe",
+                                      "x" * 300 + ".jpg"])
+    def test_the_clients_file_name_is_never_used_for_storage(self, as_bob, media_root, name):
+        response = upload(as_bob, images.jpeg(), name=name)
+
+        assert response.status_code == 201
+        media = PodMedia.objects.get()
+        assert media.original.startswith(f"pod/{media.org_id}/{media.sha256[:2]}/{media.sha256}/")
+        assert all(str(p).startswith(str(media_root)) for p in media_root.rglob("*"))
+
+
 class TestIdempotency:
     def test_the_same_bytes_again_return_the_stored_file(self, as_bob, media_root):
         data = images.jpeg()
@@ -192,6 +203,16 @@ class TestRefused:
                                   content_type="multipart/form-data; boundary=zzz")
 
         assert response.status_code == 413
+
+    def test_a_request_with_too_many_files_is_a_json_400(self, as_bob):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        files = {f"f{i}": SimpleUploadedFile(f"{i}.jpg", b"x", "image/jpeg") for i in range(101)}
+
+        response = as_bob.post("/api/v1/pod/media/", {"kind": "photo", **files}, format="multipart")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "malformed_request"
 
     def test_a_missing_file_or_kind_is_a_400_naming_the_fields(self, as_bob):
         response = as_bob.post("/api/v1/pod/media/", {"kind": "selfie"}, format="multipart")
