@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -145,11 +146,42 @@ def driver_action_apply(*, actor: Actor, data: DriverActionIn,
 
 
 def _stored(actor: Actor, data: DriverActionIn, request_hash: str) -> DriverAction | None:
-    stored = DriverAction.objects.filter(org=actor.org, key=data.id).first()
+    return _stored_by_key(actor, data.id, request_hash)
+
+
+def _stored_by_key(actor: Actor, key: uuid.UUID, request_hash: str) -> DriverAction | None:
+    stored = DriverAction.objects.filter(org=actor.org, key=key).first()
     if stored is not None and stored.request_hash != request_hash:
         raise Conflict("This action id was already used for a different action.", code="idempotency_key_reused",
-                       action_id=str(data.id))
+                       action_id=str(key))
     return stored
+
+
+def stop_action_once(*, actor: Actor, key: uuid.UUID, kind: str, stop_id: int, body: Any,
+                     perform: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """``POST /api/v1/stops/{id}/arrive|complete|fail/`` with an ``Idempotency-Key``: run
+    ``perform`` (the service and its serialized answer) once per key and return the
+    first answer to every retry, like the driver actions. Returns (answer, replayed)."""
+    request_hash = hashlib.sha256(json.dumps({"kind": kind, "stop": stop_id, "body": body}, sort_keys=True,
+                                             default=str).encode()).hexdigest()
+    stored = _stored_by_key(actor, key, request_hash)
+    if stored is not None:
+        return stored.response, True
+    try:
+        with transaction.atomic():
+            action = DriverAction.objects.create(org=actor.org, key=key, driver=_driver(actor), kind=kind,
+                                                 request_hash=request_hash, outcome="", response={})
+            answer = perform()
+            action.stop_id = stop_id
+            action.outcome = "applied"
+            action.response = answer
+            action.save(update_fields=["stop", "outcome", "response"])
+    except IntegrityError:
+        stored = _stored_by_key(actor, key, request_hash)
+        if stored is None:
+            raise
+        return stored.response, True
+    return answer, False
 
 
 def _driver(actor: Actor) -> Driver | None:

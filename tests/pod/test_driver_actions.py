@@ -404,3 +404,48 @@ def test_an_offline_completion_wins_over_handing_the_whole_route_to_another_driv
     assert ProofOfDelivery.objects.get().driver.name == "Bob Baker"
     # Only a completion gets through: Bob cannot arrive at or fail Dana's stops now.
     assert action(as_bob, "fail", stops[1], reason="refused").status_code == 404
+
+
+class TestIdempotencyKeyOnTheStopEndpoints:
+    """API clients and dispatchers get the same exactly-once answer with a header."""
+
+    def test_a_retried_completion_with_the_same_key_is_applied_once(self, as_dave, stops):
+        key = str(uuid.uuid4())
+        url = f"/api/v1/stops/{stops[0].pk}/complete/"
+
+        first = as_dave.post(url, {"notes": "Porch"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        retry = as_dave.post(url, {"notes": "Porch"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+        assert first.status_code == retry.status_code == 200
+        assert retry.json() == first.json()
+        assert retry["Idempotent-Replayed"] == "true"
+        assert len(_events("stop.completed")) == 1
+
+    def test_without_a_key_a_second_completion_is_a_409_as_before(self, as_dave, stops):
+        url = f"/api/v1/stops/{stops[0].pk}/complete/"
+        as_dave.post(url, {}, format="json")
+
+        assert as_dave.post(url, {}, format="json").status_code == 409
+
+    def test_the_same_key_for_another_stop_is_a_409(self, as_dave, stops):
+        key = str(uuid.uuid4())
+        as_dave.post(f"/api/v1/stops/{stops[0].pk}/arrive/", format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+        response = as_dave.post(f"/api/v1/stops/{stops[1].pk}/arrive/", format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "idempotency_key_reused"
+
+    def test_a_key_that_is_not_a_uuid_is_a_400(self, as_dave, stops):
+        response = as_dave.post(f"/api/v1/stops/{stops[0].pk}/fail/", {"reason": "refused"}, format="json",
+                                HTTP_IDEMPOTENCY_KEY="retry-1")
+
+        assert response.status_code == 400
+        assert "Idempotency-Key" in response.json()["fields"]
+
+    def test_carol_cannot_use_a_key_to_reach_acmes_stop(self, as_carol, stops):
+        response = as_carol.post(f"/api/v1/stops/{stops[0].pk}/arrive/", format="json",
+                                 HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+        assert response.status_code == 404
+        assert not DriverAction.objects.exists()
