@@ -70,7 +70,7 @@ async function scanBarcode(file) {
   return codes[0]?.rawValue || "";
 }
 
-export function CompleteForm({ stop, rules, onSubmit, onCancel }) {
+export function CompleteForm({ stop, rules, maxBytes, onSubmit, onCancel }) {
   const [photos, setPhotos] = useState([]); // [{file, url}]
   const [form, setForm] = useState({ recipient_name: "", notes: "", pin: "", barcode: "", age_verified: false });
   const [pad, setPad] = useState(null);
@@ -82,9 +82,13 @@ export function CompleteForm({ stop, rules, onSubmit, onCancel }) {
 
   const set = (name) => (event) => setForm({ ...form, [name]: event.target.type === "checkbox" ? event.target.checked : event.target.value });
   const addPhotos = (event) => {
-    const files = [...event.target.files].filter((f) => f.type.startsWith("image/") || !f.type);
+    const chosen = [...event.target.files].filter((f) => f.type.startsWith("image/") || !f.type);
+    // The server refuses files over its limit; say so now, at the door, not after the sync.
+    const files = chosen.filter((f) => !maxBytes || f.size <= maxBytes);
     setPhotos([...photos, ...files.map((file) => ({ file, url: URL.createObjectURL(file) }))]);
-    setMissing(({ photos: _, ...rest }) => rest);
+    setMissing(({ photos: _, ...rest }) => (files.length < chosen.length
+      ? { ...rest, photos: `That photo is over ${Math.round(maxBytes / 1e6)} MB; take it again at a lower resolution.` }
+      : rest));
     event.target.value = "";
   };
   const removePhoto = (index) => setPhotos(photos.filter((_, i) => i !== index));

@@ -8,7 +8,7 @@
 
 import { html, render, useCallback, useEffect, useMemo, useRef, useState } from "preact-htm";
 
-import { api, describeError } from "../common/api.js";
+import { api, csrfToken, describeError } from "../common/api.js";
 import { formatTime, formatWindow } from "../common/format.js";
 import { connect, liveUrl, STATUS } from "../common/live.js";
 import { CompleteForm, FailForm, ruleList } from "./capture.js";
@@ -173,6 +173,15 @@ function MapView({ route, fix, onSelectStop }) {
 }
 
 let noticeId = 0;
+
+function signOut(waiting) {
+  if (waiting && !window.confirm(`${waiting} action(s) have not been sent yet. They stay on this phone and are sent `
+    + "when you sign in again. Sign out?")) return;
+  // A fresh CSRF token: the page may be an older copy from the service worker.
+  const form = document.getElementById("logout-form");
+  form.querySelector("input[name=csrfmiddlewaretoken]").value = csrfToken();
+  form.submit();
+}
 
 // The shift as this phone last knew it: the page itself may be an older copy from the
 // service worker, so the newer of the two wins.
@@ -347,7 +356,8 @@ function App() {
   } else if (!day) {
     body = html`<p class="driver-loading">Loading your route…</p>`;
   } else if (current && sheet === "complete") {
-    body = html`<${CompleteForm} stop=${current.stop} rules=${day.rules[current.stop.id]} onSubmit=${complete}
+    body = html`<${CompleteForm} stop=${current.stop} rules=${day.rules[current.stop.id]} maxBytes=${config.maxUploadBytes}
+                                  onSubmit=${complete}
                                   onCancel=${() => setSheet(null)} />`;
   } else if (current && sheet === "fail") {
     body = html`<${FailForm} stop=${current.stop} reasons=${config.failureReasons} onCancel=${() => setSheet(null)}
@@ -383,8 +393,11 @@ function App() {
   return html`
     <header class="driver-top">
       <div class="who"><strong>${config.driverName}</strong><span class="muted">${config.orgName}</span></div>
-      <button type="button" class=${`btn duty ${onDuty ? "is-on" : ""}`} data-testid="duty" onClick=${toggleDuty}>
-        ${onDuty ? "End shift" : "Start shift"}</button>
+      <div class="top-actions">
+        <button type="button" class=${`btn duty ${onDuty ? "is-on" : ""}`} data-testid="duty" onClick=${toggleDuty}>
+          ${onDuty ? "End shift" : "Start shift"}</button>
+        <button type="button" class="btn btn-ghost btn-small" onClick=${() => signOut(waiting)}>Sign out</button>
+      </div>
     </header>
     <${SyncPill} online=${online} live=${live} waiting=${waiting} rejected=${rejected} buffered=${buffered} />
     ${authLost ? html`<div class="alert alert-error" role="alert">${authLost}

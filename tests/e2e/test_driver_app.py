@@ -196,3 +196,37 @@ def test_changes_from_dispatch_appear_live_with_a_notice(browser: Browser, asgi_
     expect(page.locator(".notices")).to_contain_text("Cancelled: Mia Hoffmann")
     expect(page.get_by_test_id("stop-card")).to_have_count(6)
     expect(card(page, stops[4])).to_contain_text("Cancelled")
+
+
+def test_a_delivery_made_offline_after_dispatch_cancelled_the_order_goes_to_review(
+        browser: Browser, asgi_live_server, acme_day, acme):
+    """Bob delivers stop 4 offline; meanwhile dispatch cancelled its order. Nothing is
+    overwritten: the order stays cancelled, Bob's proof is kept, dispatch gets an exception."""
+    from apps.accounts.actor import system_actor
+    from apps.dispatch.services.orders import order_cancel
+    from apps.pod.models import DispatchException
+
+    bob, stops = acme_day["bob"], acme_day["bobs_stops"]
+    paul = stops[3]
+    page = open_driver_app(browser, asgi_live_server, bob)
+    expect(page.get_by_test_id("stop-card")).to_have_count(5)
+    page.context.set_offline(True)
+    expect(page.get_by_test_id("sync-status")).to_contain_text("Offline")
+    order_cancel(actor=system_actor(acme), order=paul.order, reason="customer called")
+
+    card(page, paul).click()
+    page.get_by_role("button", name="Deliver", exact=True).click()
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Take photo").click()
+    chooser.value.set_files(files=[{"name": "IMG_2042.jpg", "mimeType": "image/jpeg", "buffer": door_photo()}])
+    page.get_by_role("button", name="Confirm delivery").click()
+    expect(page.get_by_test_id("pending-count")).to_have_text("· 1 waiting to sync")
+
+    page.context.set_offline(False)
+    expect(page.get_by_test_id("pending-count")).to_have_text("· all synced", timeout=20_000)
+    expect(page.locator(".notices")).to_contain_text("Sent to dispatch for review")
+
+    assert Order.objects.get(pk=paul.order_id).state == "cancelled"
+    exception = DispatchException.objects.get()
+    assert (exception.kind, exception.stop_id) == ("completed_after_close", paul.pk)
+    assert ProofOfDelivery.objects.get().photos.count() == 1
