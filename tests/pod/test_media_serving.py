@@ -125,3 +125,28 @@ def test_the_tracking_endpoint_hands_out_display_links_only_when_allowed(as_bob,
     assert len(shown["photos"]) == 1 and "/display/" in shown["photos"][0]
     assert anonymous.get(shown["photos"][0]).status_code == 200
     assert anonymous.get("/api/v1/tracking/not-a-token/pod/").status_code == 404
+
+
+def test_media_goes_through_whatever_storage_is_configured(as_bob, dave, stops, settings):
+    """Only Django's storage API is used: an in-memory storage stands in for S3 here."""
+    from django.core.files.storage import default_storage
+
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    pod = _delivered_with_photo(as_bob, stops)
+    browser = client_for(dave)
+    browser.force_login(dave)
+
+    response = browser.get(_urls(browser, pod)["display"])
+
+    assert response.status_code == 200
+    media = PodMedia.objects.get()
+    assert type(default_storage._wrapped).__name__ == "InMemoryStorage"
+    assert default_storage.exists(media.original)
+
+
+def test_the_s3_backend_is_installed_for_production(settings):
+    from storages.backends.s3 import S3Storage
+
+    storage = S3Storage(bucket_name="pod-evidence", default_acl="private", querystring_auth=True, file_overwrite=False)
+
+    assert storage.bucket_name == "pod-evidence" and storage.file_overwrite is False
