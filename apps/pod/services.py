@@ -379,8 +379,7 @@ def _recover_removed_stop(actor: Actor, data: DriverActionIn) -> Stop:
     stop if there is one. Only for an order the log shows was on this driver's route."""
     if data.order is None or data.route is None or not actor.driver_id:
         raise NotFound("Not found.")
-    route = (Route.objects.select_for_update(of=("self",))
-             .filter(pk=data.route, org=actor.org, driver_id=actor.driver_id).first())
+    route = Route.objects.filter(pk=data.route, org=actor.org, driver_id=actor.driver_id).first()
     order = Order.objects.filter(pk=data.order, org=actor.org).first()
     was_on_route = route is not None and order is not None and Event.objects.filter(
         org=actor.org, type=ev.ORDER_UNPLANNED, subject_type="order", subject_id=str(order.pk),
@@ -388,10 +387,19 @@ def _recover_removed_stop(actor: Actor, data: DriverActionIn) -> Stop:
     if not was_on_route:
         raise NotFound("Not found.")
     assert route is not None and order is not None
+    open_states = [StopState.PENDING, StopState.ARRIVED]
+    # Routes first (in id order: this path may hold two), then the order, then stops: the
+    # order every writer takes its locks in, so a driver completing the other copy waits
+    # instead of deadlocking with us.
+    other_routes = set(Stop.objects.filter(order=order, state__in=open_states).exclude(route=None)
+                       .values_list("route_id", flat=True))
+    locked = {r.pk: r for r in Route.objects.select_for_update(of=("self",))
+              .filter(pk__in=sorted({route.pk, *other_routes})).order_by("pk")}
+    route = locked[route.pk]
     events: list[NewEvent] = []
     order = Order.objects.select_for_update().get(pk=order.pk)
     # The order's newer open stop (on another route, or this one) gives way.
-    for other in Stop.objects.select_for_update().filter(order=order, state__in=[StopState.PENDING, StopState.ARRIVED]):
+    for other in Stop.objects.select_for_update().filter(order=order, state__in=open_states):
         stop_transition(other, "cancel")
         other.save(update_fields=["state", "outcome", "updated_at"])
         events.append(NewEvent(ev.STOP_CANCELLED, "stop", other.pk, {
@@ -410,6 +418,7 @@ def _recover_removed_stop(actor: Actor, data: DriverActionIn) -> Stop:
             if order.state in ORDER_TRANSITIONS[step][0]:
                 order_transition(order, step)
         order.save(update_fields=["state", "outcome", "updated_at"])
+    route.refresh_from_db(fields=["version"])  # bumped above if the order's newer stop was on this route too
     route.version += 1
     route.save(update_fields=["version", "updated_at"])
     events.append(NewEvent(ev.ROUTE_UPDATED, "route", route.pk, {
