@@ -36,5 +36,6 @@ DRIVER_LOCATION_RESUMED = "driver.location_resumed"
 
 POD_CAPTURED = "pod.captured"
 POD_EXCEPTION = "pod.exception"
+POD_EXCEPTION_RESOLVED = "pod.exception_resolved"
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

@@ -10,6 +10,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -28,7 +29,7 @@ from apps.dispatch.models import Stop
 from apps.dispatch.serializers import StopSerializer
 
 from . import selectors, services
-from .inputs import DriverActionIn
+from .inputs import DriverActionIn, ResolveIn
 from .media import PayloadTooLarge
 from .models import MediaKind, PodMedia, ProofOfDelivery
 from .serializers import (
@@ -110,7 +111,7 @@ class DriverActionView(APIView):
         if not actor.is_driver or actor.driver_id is None:
             raise PermissionDenied("Driver actions are a driver's own; dispatchers use /api/v1/stops/.")
         data = parse(DriverActionIn, request.data)
-        action, replayed = services.driver_action_apply(
+        stored, replayed = services.driver_action_apply(
             actor=actor, data=data,
             # The service decided this driver may act on the stop (it may have left their
             # route while they were offline); show it as it now is.
@@ -118,7 +119,7 @@ class DriverActionView(APIView):
                 Stop.objects.select_related("order", "route").prefetch_related("order__items").get(pk=stop.pk)).data,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
-        return Response(action.response, status=status.HTTP_200_OK, headers=headers)
+        return Response(stored.response, status=status.HTTP_200_OK, headers=headers)
 
 
 class PodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
@@ -148,7 +149,14 @@ class ExceptionViewSet(mixins.ListModelMixin, ScopedViewSet):
     def scoped(self):
         if self.actor.is_driver:
             return self.queryset.none()
-        return selectors.exception_list(actor=self.actor)
+        return selectors.exception_list(actor=self.actor, open_only=self.action == "list")
+
+    @extend_schema(request=ResolveIn, responses=ExceptionSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str) -> Response:
+        data = parse(ResolveIn, request.data or {})
+        exception = services.dispatch_exception_resolve(actor=self.actor, exception=self.get_object(), note=data.note)
+        return Response(ExceptionSerializer(exception).data)
 
 
 class RouteRulesView(APIView):

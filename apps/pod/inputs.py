@@ -54,3 +54,7 @@ class DriverActionIn(Contract):
         if self.type == "arrive" and self.pod is not None:
             raise ValueError("arriving carries no proof of delivery")
         return self
+
+
+class ResolveIn(Contract):
+    note: Annotated[StrictStr, Field(max_length=2000)] = ""

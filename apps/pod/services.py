@@ -448,3 +448,23 @@ def _close_stop(actor: Actor, stop: Stop, order: Order, data: DriverActionIn, *,
             "order_id": order.pk, "external_id": order.external_id, "state": order.state, "outcome": order.outcome,
             "failure_reason": "", "stop_id": stop.pk, "route_id": stop.route_id}))
     events_record(org=actor.org, actor=actor.label, events=events)
+
+
+# --- dispatcher exceptions ----------------------------------------------------------------
+
+
+@transaction.atomic
+def dispatch_exception_resolve(*, actor: Actor, exception: DispatchException, note: str = "") -> DispatchException:
+    """A dispatcher has looked at the exception (called the customer, checked the photos).
+    Nothing about the stop or the order changes here: resolving records the review."""
+    exception = DispatchException.objects.select_for_update().get(pk=exception.pk, org=actor.org)
+    if exception.resolved_at is not None:
+        raise Conflict("This exception was already resolved.", code="already_resolved")
+    exception.resolved_at = timezone.now()
+    exception.details = {**exception.details, "resolved_by": actor.label, "resolution_note": note}
+    exception.save(update_fields=["resolved_at", "details"])
+    events_record(org=actor.org, actor=actor.label, events=[NewEvent(
+        ev.POD_EXCEPTION_RESOLVED, "stop", exception.stop_id,
+        {"exception_id": exception.pk, "kind": exception.kind, "stop_id": exception.stop_id,
+         "order_id": exception.order_id, "route_id": exception.stop.route_id, "note": note})])
+    return exception

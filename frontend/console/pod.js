@@ -78,12 +78,16 @@ function PodRecord({ pod, tz }) {
     </div>`;
 }
 
+// A cancelled stop can carry proof too: a delivery recorded after its order was
+// cancelled is kept there for review (docs/pod.md#conflicts).
+const MAY_HAVE_PROOF = new Set(["completed", "cancelled"]);
+
 /** The POD of a completed stop, loaded when shown (and again when the stop changes). */
 export function PodPanel({ stop, tz }) {
   const [pods, setPods] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
-    if (stop.state !== "completed") return undefined;
+    if (!MAY_HAVE_PROOF.has(stop.state)) return undefined;
     const controller = new AbortController();
     setPods(null);
     api("pods/", { params: { stop: stop.id }, signal: controller.signal })
@@ -91,7 +95,8 @@ export function PodPanel({ stop, tz }) {
       .catch((e) => e.name !== "AbortError" && setError(describeError(e)));
     return () => controller.abort();
   }, [stop.id, stop.state, stop.completed_at]);
-  if (stop.state !== "completed") return null;
+  if (!MAY_HAVE_PROOF.has(stop.state)) return null;
+  if (stop.state !== "completed" && !pods?.length) return null;
   return html`
     <section class="pod" data-testid="pod" aria-label="Proof of delivery">
       <h3 class="section-title">Proof of delivery</h3>

@@ -199,7 +199,7 @@ def test_changes_from_dispatch_appear_live_with_a_notice(browser: Browser, asgi_
 
 
 def test_a_delivery_made_offline_after_dispatch_cancelled_the_order_goes_to_review(
-        browser: Browser, asgi_live_server, acme_day, acme):
+        browser: Browser, asgi_live_server, acme_day, acme, dave):
     """Bob delivers stop 4 offline; meanwhile dispatch cancelled its order. Nothing is
     overwritten: the order stays cancelled, Bob's proof is kept, dispatch gets an exception."""
     from apps.accounts.actor import system_actor
@@ -230,3 +230,17 @@ def test_a_delivery_made_offline_after_dispatch_cancelled_the_order_goes_to_revi
     exception = DispatchException.objects.get()
     assert (exception.kind, exception.stop_id) == ("completed_after_close", paul.pk)
     assert ProofOfDelivery.objects.get().photos.count() == 1
+
+    # Dave sees it to review, with Bob's photo on the stop, and marks it reviewed.
+    console = browser.new_page()
+    sign_in(console, asgi_live_server, dave.username, acme_day["day"])
+    review = console.get_by_test_id("exceptions")
+    expect(review).to_contain_text("Delivered after the order closed")
+    review.get_by_role("button", name="Show").click()
+    expect(console.get_by_test_id("pod")).to_contain_text("Completed after the order was closed: review")
+    expect(console.get_by_test_id("pod-photo")).to_be_visible()
+    console.get_by_role("button", name="‹ All routes").click()
+    console.get_by_test_id("exceptions").get_by_role("button", name="Mark reviewed").click()
+    expect(console.get_by_test_id("exceptions")).to_have_count(0)
+    exception.refresh_from_db()
+    assert exception.resolved_at is not None

@@ -449,3 +449,41 @@ class TestIdempotencyKeyOnTheStopEndpoints:
 
         assert response.status_code == 404
         assert not DriverAction.objects.exists()
+
+
+class TestExceptionReview:
+    def _double(self, as_bob, stops):
+        action(as_bob, "complete", stops[0])
+        action(as_bob, "complete", stops[0])
+        return DispatchException.objects.get()
+
+    def test_dave_lists_and_resolves_an_exception(self, as_bob, as_dave, stops):
+        exception = self._double(as_bob, stops)
+        listed = as_dave.get("/api/v1/pod-exceptions/").json()["results"]
+        assert [e["id"] for e in listed] == [exception.pk]
+        assert listed[0]["route"] == stops[0].route_id
+
+        response = as_dave.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {"note": "Called the customer"},
+                                format="json")
+
+        assert response.status_code == 200
+        assert response.json()["resolved_at"]
+        assert as_dave.get("/api/v1/pod-exceptions/").json()["results"] == []
+        assert _events("pod.exception_resolved")[0].payload["note"] == "Called the customer"
+        assert Stop.objects.get(pk=stops[0].pk).outcome == "succeeded"  # resolving changes no outcome
+
+    def test_resolving_twice_is_a_409(self, as_bob, as_dave, stops):
+        exception = self._double(as_bob, stops)
+        as_dave.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json")
+
+        response = as_dave.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json")
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "already_resolved"
+
+    def test_drivers_and_carol_cannot_resolve(self, as_bob, as_carol, stops):
+        exception = self._double(as_bob, stops)
+
+        assert as_bob.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json").status_code == 403
+        assert as_carol.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json").status_code == 404
+        assert DispatchException.objects.get().resolved_at is None
