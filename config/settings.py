@@ -258,6 +258,25 @@ if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:
     raise ImproperlyConfigured("LOCATION_RETENTION_DAYS must cover at least LOCATION_MAX_AGE_H.")
 # --- end tracking -----------------------------------------------------------
 
+# --- proof of delivery ------------------------------------------------------
+# Photos and signatures (apps/pod). The byte limit is checked before Pillow sees a
+# byte; the pixel limit is checked on the header (Pillow's decompression-bomb warning
+# is an error here), so a 300-byte PNG claiming 20,000 x 20,000 pixels is never decoded.
+# 15 MB holds a 50-megapixel phone JPEG; 60 MP is above any phone camera in use.
+POD_MAX_UPLOAD_BYTES = env.int("POD_MAX_UPLOAD_BYTES", default=15 * 1024 * 1024)
+POD_MAX_PIXELS = env.int("POD_MAX_PIXELS", default=60_000_000)
+# Signed media URLs live this long; a page showing a POD asks again when they expire.
+POD_MEDIA_URL_TTL_S = env.int("POD_MEDIA_URL_TTL_S", default=300)
+# A POD captured further than this from the delivery address is flagged for review
+# (the reliability plan's 300 m; phone GPS in a city is rarely off by more than 50 m).
+POD_FAR_FROM_ADDRESS_M = env.float("POD_FAR_FROM_ADDRESS_M", default=300.0)
+for _name in ("POD_MAX_UPLOAD_BYTES", "POD_MAX_PIXELS", "POD_MEDIA_URL_TTL_S", "POD_FAR_FROM_ADDRESS_M"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
+# Uploads go to temporary files above this size instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# --- end proof of delivery --------------------------------------------------
+
 # --- background tasks -------------------------------------------------------
 
 TASKS = {
@@ -395,6 +414,10 @@ SPECTACULAR_SETTINGS = {
         "StopStateEnum": "apps.dispatch.models.StopState",
         "RouteStatusEnum": "apps.dispatch.models.RouteStatus",
         "FailureReasonEnum": "apps.dispatch.models.FailureReason",
+        "StopKindEnum": "apps.dispatch.models.StopKind",
+        "PodMediaKindEnum": "apps.pod.models.MediaKind",
+        "DispatchExceptionKindEnum": "apps.pod.models.ExceptionKind",
+        "DriverActionTypeEnum": ["arrive", "complete", "fail"],
     },
 }
 

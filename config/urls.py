@@ -17,6 +17,7 @@ api_v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("", include("apps.dispatch.urls")),
     path("", include("apps.tracking.urls")),
+    path("", include("apps.pod.urls")),
     path("", include(api_router.urls)),
 ]
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", favicon),
+    path("", include("apps.pod.page_urls")),
     path("", include("apps.console.urls")),
 ]
 

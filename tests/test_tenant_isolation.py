@@ -34,7 +34,7 @@ def _snapshot():
     )
 
 
-LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients"]
+LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "pods", "pod-exceptions"]
 
 
 @pytest.mark.parametrize("resource", LISTS)
@@ -148,3 +148,9 @@ def test_an_api_key_sees_only_its_own_organization(globex, acme_world):
 
     assert client.get("/api/v1/orders/").json()["results"] == []
     assert client.get(f"/api/v1/orders/{acme_world['order'].pk}/").status_code == 404
+
+
+def test_carol_reads_none_of_acmes_completion_rules(as_carol, acme_world):
+    response = as_carol.get("/api/v1/pod/requirements/", {"route": acme_world["route"].pk})
+
+    assert response.json()["results"] == []

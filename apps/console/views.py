@@ -41,6 +41,8 @@ def _requested_date(raw: str | None, default: date) -> date:
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
     membership = getattr(request.user, "membership", None)
+    if membership is not None and membership.role == Role.DRIVER:
+        return redirect("driver")  # a driver signing in lands in their app
     if membership is None or membership.role not in CONSOLE_ROLES:
         # Drivers have their own app; people outside any organization have nothing to see.
         return render(request, "console/forbidden.html", {"membership": membership}, status=403)

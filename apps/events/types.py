@@ -34,4 +34,8 @@ DRIVER_DUTY_CHANGED = "driver.duty_changed"
 DRIVER_LOCATION_STALE = "driver.location_stale"
 DRIVER_LOCATION_RESUMED = "driver.location_resumed"
 
+POD_CAPTURED = "pod.captured"
+POD_EXCEPTION = "pod.exception"
+POD_EXCEPTION_RESOLVED = "pod.exception_resolved"
+
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

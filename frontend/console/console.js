@@ -8,6 +8,7 @@ import { html, render, useCallback, useEffect, useMemo, useRef, useState } from 
 import { ApiError, describeError } from "../common/api.js";
 import { addDays } from "../common/format.js";
 import { DriverDetail, DriverList, fleetRows } from "./drivers.js";
+import { ExceptionsCard } from "./exceptions.js";
 import { Feed } from "./feed.js";
 import { ConsoleMap } from "./map.js";
 import { ErrorBanner, Legend, RouteCard, RouteDetail, Summary } from "./panel.js";
@@ -175,6 +176,7 @@ function App() {
       ${tab === "drivers"
         ? html`<${DriverList} rows=${rows} now=${now} tz=${tz} isToday=${isToday} onSelect=${selectDriver} />`
         : html`
+          ${isToday ? html`<${ExceptionsCard} feed=${feed} onSelect=${selectTarget} />` : null}
           <${Summary} snapshot=${day} />
           <section aria-label="Routes">
             <h3 class="section-title">Routes</h3>

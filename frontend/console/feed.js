@@ -136,6 +136,17 @@ export function describeEvent(event, ctx) {
     }
   }
 
+  if (event.type.startsWith("pod.")) {
+    const stop = ctx.stops.get(p.stop_id);
+    const what = stop ? `stop ${stop.sequence}${stop.order?.address_line1 ? ` (${stop.order.address_line1})` : ""}` : "a stop";
+    const target = { routeId: p.route_id, stopId: p.stop_id };
+    if (event.type === "pod.exception") return line(`Review ${what}: ${p.message}`, "warn", target);
+    if (event.type === "pod.exception_resolved") return line(`Reviewed ${what}${p.note ? `: ${p.note}` : ""}`, "muted", target);
+    const parts = [p.photos ? `${p.photos} photo${p.photos > 1 ? "s" : ""}` : "", p.signature ? "signature" : ""].filter(Boolean);
+    const far = (p.flags || []).includes("far_from_address") ? ` · ${Math.round(p.distance_m)} m from the address` : "";
+    return line(`Proof of delivery for ${what}${parts.length ? `: ${parts.join(", ")}` : ""}${far}`, far ? "warn" : "info", target);
+  }
+
   const [subject, verb] = event.type.split(".");
   return line(`${capitalize(subject)} ${p.code || event.subject_id} ${verb || "changed"}`, "muted");
 }

@@ -4,6 +4,7 @@
 import { html } from "preact-htm";
 
 import { formatDay, formatDuration, formatTime, formatWindow } from "../common/format.js";
+import { PodPanel } from "./pod.js";
 import { ORDER_STATUSES, ROUTE_STATUS_LABELS, STOP_STATUSES, stopStatus } from "./snapshot.js";
 
 const STOP_LABEL = Object.fromEntries(STOP_STATUSES.map((s) => [s.key, s.label]));
@@ -173,6 +174,7 @@ export function StopDetail({ stop, route, tz, onClose }) {
         ${order.customer_phone ? html`<${Fact} label="Phone"><a href=${`tel:${order.customer_phone}`}>${order.customer_phone}</a><//>` : null}
         ${order.parcel_count ? html`<${Fact} label="Parcels">${order.parcel_count}<//>` : null}
       </dl>
+      <${PodPanel} stop=${stop} tz=${tz} />
     </section>`;
 }
 

@@ -24,6 +24,10 @@ const FILES = [
   // Preact, its hooks and htm in one 13 KB ES module.
   ["htm/preact/standalone.module.js", "preact-htm/standalone.module.js"],
   ["htm/LICENSE", "preact-htm/LICENSE"],
+  // The driver app's signature pad (ES module; its source map travels with it, as Leaflet's).
+  ["signature_pad/dist/signature_pad.js", "signature_pad/signature_pad.js"],
+  ["signature_pad/dist/signature_pad.js.map", "signature_pad/signature_pad.js.map"],
+  ["signature_pad/LICENSE", "signature_pad/LICENSE"],
 ];
 
 const missing = FILES.filter(([src]) => !existsSync(join(modules, src)));

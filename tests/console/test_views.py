@@ -50,11 +50,11 @@ def test_it_shows_the_console_to_an_admin(alice):
     assert signed_in(alice).get("/console/").status_code == 200
 
 
-def test_it_refuses_drivers(bob):
+def test_it_sends_drivers_to_their_app(bob):
     response = signed_in(bob.user).get("/console/")
 
-    assert response.status_code == 403
-    assert "The console is for dispatchers" in response.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == "/driver/"
 
 
 def test_it_refuses_users_outside_any_organization(db):

@@ -348,8 +348,10 @@ def test_a_simulated_driver_works_a_route_to_the_end_over_the_real_api_and_socke
     bob.user.set_password(PASSWORD)
     bob.user.save()
     # Three doors around the hub, 80-150 m apart, quick to serve.
-    orders = [OrderFactory(org=acme, lat=HUB.lat + dlat, lng=HUB.lng + dlng, service_time_s=30)
-              for dlat, dlng in [(0.0009, 0.0), (0.0009, 0.0015), (0.0, 0.0020)]]
+    # Each asks for a different proof, as the demo's orders do.
+    orders = [OrderFactory(org=acme, lat=HUB.lat + dlat, lng=HUB.lng + dlng, service_time_s=30, pod_requirements=pod)
+              for (dlat, dlng), pod in zip([(0.0009, 0.0), (0.0009, 0.0015), (0.0, 0.0020)],
+                                           [["photo"], ["signature", "pin"], []], strict=True)]
     actor = system_actor(acme)
     route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
         hub=acme_hub.pk, date=demo_today().isoformat(), driver=bob.pk, vehicle=acme_van.pk,
@@ -373,3 +375,12 @@ def test_a_simulated_driver_works_a_route_to_the_end_over_the_real_api_and_socke
     assert driver.pings.acked == driver.pings.sent
     assert LocationPing.objects.filter(driver=bob).count() == driver.pings.accepted
     assert Route.objects.get(pk=route.pk).started_at is not None
+    # Every delivery carries the proof its order asked for, captured and uploaded like the PWA does.
+    from apps.pod.models import ProofOfDelivery
+
+    for stop in stops.filter(outcome="succeeded"):
+        pod = ProofOfDelivery.objects.get(stop=stop)
+        assert pod.photos.count() >= (1 if "photo" in stop.order.pod_requirements else 0)
+        assert (pod.signature is not None) == ("signature" in stop.order.pod_requirements)
+        assert pod.pin_verified is (True if "pin" in stop.order.pod_requirements else None)
+    assert stops.filter(outcome="succeeded").exists()

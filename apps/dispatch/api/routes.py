@@ -1,11 +1,14 @@
 """Routes and stops."""
 
+import uuid
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.common.exceptions import ValidationFailed
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
@@ -13,6 +16,12 @@ from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopCompleteIn, StopFail
 from ..models import Route, Stop
 from ..serializers import RouteDetailSerializer, RouteSerializer, StopSerializer
 from ..services import routes, stops
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="A UUID the client makes once per action: a retry with the same key returns the first answer "
+                "(header Idempotent-Replayed: true); the same key with other content is a 409.",
+)
 
 
 class RouteViewSet(mixins.ListModelMixin, ScopedViewSet):
@@ -99,23 +108,53 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     def list(self, request: Request) -> Response:
         return super().list(request)
 
-    @extend_schema(request=None, responses=StopSerializer)
+    def _once(self, request: Request, kind: str, perform) -> Response:
+        """Exactly once when the client sends an ``Idempotency-Key`` (a UUID): a retry
+        gets the first answer back (apps/pod/services.py, docs/pod.md)."""
+        raw = request.headers.get("Idempotency-Key")
+        if not raw:
+            return Response(perform())
+        from apps.pod.services import stop_action_once
+
+        try:
+            key = uuid.UUID(raw)
+        except ValueError:
+            raise ValidationFailed({"Idempotency-Key": ["Must be a UUID."]}) from None
+        body = request.data if isinstance(request.data, dict) else {}
+        answer, replayed = stop_action_once(actor=self.actor, key=key, kind=kind, stop_id=int(self.kwargs["pk"]),
+                                            body=body, perform=perform)
+        return Response(answer, headers={"Idempotent-Replayed": "true"} if replayed else {})
+
+    def _stop_data(self, stop) -> dict:
+        return StopSerializer(self.get_queryset().get(pk=stop.pk)).data
+
+    @extend_schema(request=None, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
     def arrive(self, request: Request, pk: str) -> Response:
-        stop = stops.stop_arrive(actor=self.actor, stop=self.get_object())
-        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
+        return self._once(request, "arrive",
+                          lambda: self._stop_data(stops.stop_arrive(actor=self.actor, stop=self.get_object())))
 
-    @extend_schema(request=StopCompleteIn, responses=StopSerializer)
+    @extend_schema(request=StopCompleteIn, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
         data = parse(StopCompleteIn, request.data or {})
-        stop = stops.stop_complete(actor=self.actor, stop=self.get_object(), notes=data.notes)
-        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
 
-    @extend_schema(request=StopFailIn, responses=StopSerializer)
+        def perform() -> dict:
+            stop = self.get_object()
+            if self.actor.is_driver:
+                # Drivers prove deliveries; this endpoint carries no proof, so it is open to
+                # them only for stops that need none (the driver app uses /driver/actions/).
+                from apps.pod.requirements import Captured, require, requirements_for
+
+                require(requirements_for(stop.order), Captured(notes=data.notes), order=stop.order)
+            return self._stop_data(stops.stop_complete(actor=self.actor, stop=stop, notes=data.notes))
+
+        return self._once(request, "complete", perform)
+
+    @extend_schema(request=StopFailIn, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
     def fail(self, request: Request, pk: str) -> Response:
         stop = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(StopFailIn, request.data)
-        stop = stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes)
-        return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
+        return self._once(request, "fail", lambda: self._stop_data(
+            stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes)))

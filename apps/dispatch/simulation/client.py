@@ -20,6 +20,7 @@ import random
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -121,6 +122,29 @@ class HttpSession:
         if status >= 400:
             raise ApiError(method, path, status, payload)
         return payload
+
+    def upload_sync(self, path: str, *, fields: dict[str, str], file_field: str, filename: str, data: bytes,
+                    content_type: str) -> Any:
+        """A multipart/form-data POST with one file, as the browser's FormData sends it."""
+        boundary = f"----lastmile{uuid.uuid4().hex}"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                 for name, value in fields.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+                     f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers = {"Accept": "application/json", "Origin": self.origin, "X-CSRFToken": self.cookie("csrftoken") or "",
+                   "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        status, raw = self._open(path, method="POST", data=body, headers=headers)
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw[:200].decode(errors="replace")
+        if status >= 400:
+            raise ApiError("POST", path, status, payload)
+        return payload
+
+    async def upload(self, path: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.upload_sync, path, **kwargs)
 
     async def login(self, username: str, password: str) -> None:
         await asyncio.to_thread(self.login_sync, username, password)

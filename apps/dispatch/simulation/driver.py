@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from . import proof
 from .client import ApiError, DriverSocket, HttpSession, LoginFailed, ServerUnreachable, SocketStats
 from .movement import Leg, Point, Position, SimClock, drive_speed_mps, standing
 from .noise import GpsNoise, displace
@@ -75,6 +77,9 @@ class SimulatedDriver:
         # Where the vehicle is at a sim time; None while off duty (no pings then).
         self.where: Callable[[float], Position] | None = None
         self._troubled: set[int] = set()
+        # Proof images and action ids draw from their own streams: outcomes stay the same.
+        self.proof_rng = random.Random(f"{seed}:{username}:proof")
+        self._rules: dict[int, dict[str, Any]] = {}
 
     def say(self, message: str, level: int = logging.INFO) -> None:
         logger.log(level, "%s: %s", self.label, message)
@@ -153,17 +158,16 @@ class SimulatedDriver:
         try:
             if stop["state"] == "pending":
                 await self._drive_to(self._point_of(order), where)
-                await self._api("POST", f"/api/v1/stops/{stop['id']}/arrive/")
+                await self._act("arrive", stop)
                 self.say(f"arrived at {where}")
             await self._stay(order.get("service_time_s") or 120)
             outcome = stop_outcome(self.rng)
             if outcome.delivered:
-                await self._api("POST", f"/api/v1/stops/{stop['id']}/complete/", {"notes": outcome.notes})
+                await self._act("complete", stop, notes=outcome.notes, pod=await self._capture(stop))
                 self.report.delivered += 1
                 self.say(f"delivered {where} to {order['customer_name']}")
             else:
-                await self._api("POST", f"/api/v1/stops/{stop['id']}/fail/",
-                                {"reason": outcome.reason, "notes": outcome.notes})
+                await self._act("fail", stop, reason=outcome.reason, notes=outcome.notes)
                 self.report.failed += 1
                 self.say(f"failed {where}: {outcome.reason.replace('_', ' ')} ({outcome.notes})")
         except ApiError as exc:
@@ -172,6 +176,44 @@ class SimulatedDriver:
             self._troubled.add(stop["id"])
             # The dispatcher changed the stop while we were on the way; re-read the route.
             self.say(f"{where} changed on the server ({exc}); re-reading the route", logging.WARNING)
+
+    async def _act(self, kind: str, stop: dict[str, Any], **body: Any) -> Any:
+        """A driver action as the PWA sends it: one UUID per action, so the retries in
+        _api (server down, 5xx) take effect once (docs/driver.md)."""
+        action = {"id": str(uuid.UUID(int=self.proof_rng.getrandbits(128), version=4)), "type": kind, "stop": stop["id"],
+                  "order": stop["order"]["id"], "route": stop["route"], "device_time": self.wall_now().isoformat(),
+                  **body}
+        return await self._api("POST", "/api/v1/driver/actions/", action)
+
+    async def _capture(self, stop: dict[str, Any]) -> dict[str, Any]:
+        """What the stop's rules ask for: photos and a signature uploaded first, then
+        referenced by SHA-256; the PIN the customer reads out."""
+        rules = await self._rules_of(stop)
+        photo_count, wants_signature = proof.needs_upload(rules)
+        photos = [await self._upload(proof.door_photo(self.proof_rng), "photo", stop) for _ in range(photo_count)]
+        signature = await self._upload(proof.signature(self.proof_rng), "signature", stop) if wants_signature else None
+        pin = await asyncio.to_thread(_customer_pin, stop["order"]["id"]) if rules.get("pin") else ""
+        point = (self.point.lat, self.point.lng) if self.point is not None else None
+        return proof.pod_body(rules, photos=photos, signature_sha=signature, recipient=stop["order"]["customer_name"],
+                              pin=pin, point=point)
+
+    async def _rules_of(self, stop: dict[str, Any]) -> dict[str, Any]:
+        if stop["id"] not in self._rules:
+            page = await self._api("GET", f"/api/v1/pod/requirements/?route={stop['route']}")
+            self._rules.update({r["stop"]: r["rules"] for r in page["results"]})
+        return self._rules.get(stop["id"], {})
+
+    async def _upload(self, data: bytes, kind: str, stop: dict[str, Any]) -> str:
+        sha = proof.sha256_hex(data)
+        name, content_type = ("photo.jpg", "image/jpeg") if kind == "photo" else ("signature.png", "image/png")
+
+        async def call() -> Any:
+            return await self.session.upload("/api/v1/pod/media/", fields={"kind": kind, "sha256": sha,
+                                                                          "stop": str(stop["id"])},
+                                             file_field="file", filename=name, data=data, content_type=content_type)
+
+        await self._retrying(call, waiting="photo upload failed; retrying")
+        return sha
 
     # --- moving ----------------------------------------------------------------------
 
@@ -289,3 +331,17 @@ def _distance(metres: float) -> str:
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _customer_pin(order_id: int) -> str:
+    """The PIN the simulated customer reads out: the one the platform gave them. The
+    simulator shares the server's settings (it runs next to it, as the demo does)."""
+    from django.db import close_old_connections
+
+    from apps.dispatch.models import Order
+    from apps.pod.requirements import delivery_pin
+
+    try:
+        return delivery_pin(Order.objects.only("org_id").get(pk=order_id))
+    finally:
+        close_old_connections()
