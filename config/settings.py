@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.tracking",
     "apps.console",
     "apps.realtime",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [
@@ -366,12 +367,23 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 BULK_MAX_ORDERS = 1000
 
+# --- integrations -----------------------------------------------------------
+# Inbound webhooks over plain HTTP get a 403 (never a redirect) when this is on.
+INTEGRATIONS_REQUIRE_HTTPS = env.bool("INTEGRATIONS_REQUIRE_HTTPS", default=PRODUCTION)
+# Outbound webhooks refuse private, loopback and link-local destinations at send time;
+# these networks (CIDR, comma-separated) are allowed anyway (tests, on-premise partners).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+# --- end integrations ---------------------------------------------------------
+
 # --- security ---------------------------------------------------------------
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Inbound webhooks are never redirected (WooCommerce counts a redirect as delivered);
+    # the view refuses plain HTTP with a 403 instead (INTEGRATIONS_REQUIRE_HTTPS).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^hooks/"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
