@@ -358,6 +358,9 @@ SPECTACULAR_SETTINGS = {
         "StopStateEnum": "apps.dispatch.models.StopState",
         "RouteStatusEnum": "apps.dispatch.models.RouteStatus",
         "FailureReasonEnum": "apps.dispatch.models.FailureReason",
+        "InboundStatusEnum": "apps.integrations.models.InboundStatus",
+        "ConnectionKindEnum": "apps.integrations.models.ConnectionKind",
+        "StopKindEnum": "apps.dispatch.models.StopKind",
     },
 }
 

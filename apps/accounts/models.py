@@ -50,6 +50,11 @@ class Scope(models.TextChoices):
     STOPS_READ = "stops:read"
     STOPS_WRITE = "stops:write"
     EVENTS_READ = "events:read"
+    INTEGRATIONS_READ = "integrations:read"
+    INTEGRATIONS_WRITE = "integrations:write"
+    INTEGRATIONS_MANAGE = "integrations:manage"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
 
