@@ -192,7 +192,7 @@ def volume_l(length: Any, width: Any, height: Any, unit: str) -> Decimal:
         raise Unusable(f"unknown length unit {unit!r}; use cm, mm, m or in")
     sides = [decimal(v) * factor for v in (length, width, height)]
     if any(s == 0 for s in sides):
-        return Decimal(0)
+        return Decimal("0.000")
     return (sides[0] * sides[1] * sides[2] / 1000).quantize(_GRAM)
 
 

@@ -147,6 +147,8 @@ def _value(payload: Any, rule: Any, target: str, draft: Draft) -> Any:
         elif rule.get("strict_map"):
             draft.problem(target, f"the partner value {key!r} is not in the mapping's value map")
             return None
+        elif "default" in rule:
+            return rule["default"]  # a code the map does not know means "the usual"
     if value in (None, "") and "default" in rule:
         value = rule["default"]
     return value
