@@ -360,6 +360,7 @@ SPECTACULAR_SETTINGS = {
         "FailureReasonEnum": "apps.dispatch.models.FailureReason",
         "InboundStatusEnum": "apps.integrations.models.InboundStatus",
         "ConnectionKindEnum": "apps.integrations.models.ConnectionKind",
+        "TaxonomyEnum": "apps.integrations.models.Taxonomy",
         "StopKindEnum": "apps.dispatch.models.StopKind",
     },
 }

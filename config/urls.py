@@ -29,6 +29,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("hooks/", include("apps.integrations.hook_urls")),
+    path("console/integrations/", include("apps.integrations.console_urls")),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon),
     path("", include("apps.console.urls")),

@@ -8,7 +8,7 @@ from pydantic import Field, StrictStr
 
 from apps.dispatch.inputs import Contract, Id, OrderFields
 
-from .models import ConnectionKind
+from .models import ConnectionKind, Taxonomy
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=120)]
 # The order fields a person may correct on a message before reprocessing it.
@@ -60,3 +60,24 @@ class TryIn(Contract):
     payload: Any = Field(description="A sample body as the partner would send it (JSON)")
     topic: Annotated[StrictStr, Field(max_length=100)] = ""
     spec: dict[str, Any] | None = Field(None, description="A draft mapping to try instead of the saved one")
+
+
+class EndpointIn(Contract):
+    url: Annotated[StrictStr, Field(min_length=8, max_length=500, pattern=r"^https?://")]
+    event_types: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(min_length=1, max_length=50)]
+    description: Annotated[StrictStr, Field(max_length=200)] = ""
+    taxonomy: Taxonomy = Taxonomy.LASTMILE
+    status_mapping: Annotated[dict[str, Annotated[StrictStr, Field(max_length=64)]], Field(max_length=100)] = {}
+
+
+class EndpointPatch(Contract):
+    event_types: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(min_length=1, max_length=50)] | None = None
+    description: Annotated[StrictStr, Field(max_length=200)] | None = None
+    taxonomy: Taxonomy | None = None
+    status_mapping: Annotated[dict[str, Annotated[StrictStr, Field(max_length=64)]], Field(max_length=100)] | None = None
+
+
+class ReplayIn(Contract):
+    ids: Annotated[list[Id], Field(max_length=1000)] = []
+    status: Literal["dead", "succeeded"] | None = None
+    endpoint: Id | None = None

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import Connection, InboundMessage, Mapping, MappingVersion
+from .models import (
+    Connection,
+    DeliveryAttempt,
+    InboundMessage,
+    Mapping,
+    MappingVersion,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
@@ -78,3 +86,39 @@ class TryResultSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     order = serializers.JSONField(allow_null=True, help_text="The normalized order, as the orders API would store it")
     problems = serializers.ListField(child=serializers.DictField())
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    previous_secret_valid_until = serializers.DateTimeField(source="previous_secret_expires_at", read_only=True)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "description", "event_types", "taxonomy", "status_mapping", "active", "disabled_reason",
+                  "previous_secret_valid_until", "created_at"]
+
+
+class EndpointWithSecretSerializer(EndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="whsec_…: verify our signatures with it (Standard Webhooks)")
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    endpoint_url = serializers.CharField(source="endpoint.url", read_only=True)
+    sequence = serializers.IntegerField(source="event.sequence", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "endpoint", "endpoint_url", "webhook_id", "event_type", "sequence", "status", "attempts",
+                  "next_attempt_at", "last_status_code", "last_error", "created_at", "delivered_at", "payload"]
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["id", "attempted_at", "request_headers", "status_code", "response_body", "latency_ms", "error"]
+
+
+class ReplayResultSerializer(serializers.Serializer):
+    replayed = serializers.IntegerField()

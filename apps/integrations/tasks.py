@@ -10,3 +10,10 @@ def process_inbound(message_id: int) -> str:
     from .services.inbound import inbound_process
 
     return inbound_process(message_id=message_id).status
+
+
+@task(queue_name="webhooks")
+def deliver_webhook(delivery_id: int) -> str:
+    from .services.outbound import delivery_attempt
+
+    return delivery_attempt(delivery_id=delivery_id).status
