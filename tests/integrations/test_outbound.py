@@ -204,7 +204,8 @@ def test_nothing_is_sent_before_its_time(acme, endpoint):
     delivery.refresh_from_db()
     early = FakePartner()
 
-    assert delivery_attempt(delivery_id=delivery.pk, transport=early, now=delivery.next_attempt_at - timedelta(seconds=1)).status == "skipped"
+    just_before = delivery.next_attempt_at - timedelta(seconds=1)
+    assert delivery_attempt(delivery_id=delivery.pk, transport=early, now=just_before).status == "skipped"
     assert early.requests == []
 
 
@@ -329,7 +330,8 @@ def test_an_unreachable_partner_is_retried(acme, endpoint):
     _order(acme)
     delivery = WebhookDelivery.objects.get()
 
-    assert delivery_attempt(delivery_id=delivery.pk, transport=FakePartner(TransportError("timed out after 10 s"))).status == "retry"
+    unreachable = FakePartner(TransportError("timed out after 10 s"))
+    assert delivery_attempt(delivery_id=delivery.pk, transport=unreachable).status == "retry"
     delivery.refresh_from_db()
     assert delivery.last_error == "timed out after 10 s"
 

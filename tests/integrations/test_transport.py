@@ -14,7 +14,7 @@ from apps.integrations.outbound.transport import DestinationRefused, SafeHttpTra
 class _Partner(BaseHTTPRequestHandler):
     seen: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 (the stdlib's name)
+    def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         _Partner.seen.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
         if self.path == "/redirect":
@@ -90,7 +90,7 @@ def test_a_redirect_is_returned_not_followed(server):
 
 def test_a_slow_partner_times_out(server):
     started = time.monotonic()
-    with pytest.raises(TransportError, match="timed out|TimeoutError"):
+    with pytest.raises(TransportError, match=r"timed out|TimeoutError"):
         SafeHttpTransport(allowed_networks=["127.0.0.1/32"]).post(f"{server}/slow", body=b"{}", headers={}, timeout=0.3)
 
     assert time.monotonic() - started < 1.4
