@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -47,6 +47,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     @extend_schema(
         request=OrderIn,
         responses={201: OrderSerializer, 200: OrderSerializer},
+        examples=[OpenApiExample("A shop's order", request_only=True, value={
+            "source": "shop", "external_id": "1001", "reference": "#1001", "customer_name": "Erika Mustermann",
+            "customer_phone": "+4930123456", "address_line1": "Torstraße 1", "city": "Berlin", "postal_code": "10119",
+            "country": "DE", "lat": 52.529, "lng": 13.401, "window_start": "2026-11-23T09:00:00+01:00",
+            "window_end": "2026-11-23T12:00:00+01:00",
+            "items": [{"sku": "MUG-RED", "quantity": 2, "weight_kg": 0.4, "volume_l": 1.2}]})],
         description="Create an order. Re-posting the same source and external_id with the same content returns "
         "the existing order with 200; with different content it is a 409 `idempotency_conflict`.",
     )
