@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.common.exceptions import ValidationFailed
+from apps.common.exceptions import BusinessRuleViolation, ValidationFailed
 from apps.common.views import ScopedViewSet
 from apps.dispatch.inputs import parse
 
@@ -56,7 +56,8 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
 
     queryset = Connection.objects.none()
     scope_resource = "integrations"
-    scope_map = {"create": "integrations:manage", "rotate_secret": "integrations:manage", "try_payload": "integrations:write"}
+    scope_map = {"create": "integrations:manage", "rotate_secret": "integrations:manage",
+                 "try_payload": "integrations:write", "reconcile": "integrations:write"}
     serializer_class = ConnectionSerializer
 
     def scoped(self):
@@ -89,6 +90,20 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
         connection = connections.connection_rotate_secret(connection=self.get_object(), secret=data.secret,
                                                           grace=timedelta(hours=data.grace_hours))
         return Response(ConnectionWithSecretSerializer(connection, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={202: None},
+                   description="Queue a pull of the store's recently changed orders through its API (Shopify, "
+                               "WooCommerce); each becomes an inbound message like a webhook would.")
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request: Request, pk: str) -> Response:
+        from .tasks import reconcile_connection
+
+        connection = self.get_object()
+        if connection.kind not in ("shopify", "woocommerce") or not connection.api:
+            raise BusinessRuleViolation("Only Shopify and WooCommerce connections with API credentials can be "
+                                        "reconciled.", code="not_reconcilable")
+        reconcile_connection.enqueue(connection.pk)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=TryIn, responses=TryResultSerializer,
                    description="What a sample payload would become through this connection; nothing is saved.")

@@ -86,6 +86,14 @@ class SafeHttpTransport:
         self.allowed = list(allowed_networks)
 
     def post(self, url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+        return self.request("POST", url, body=body, headers={"Content-Type": "application/json", **headers},
+                            timeout=timeout)
+
+    def get(self, url: str, *, headers: dict[str, str], timeout: float) -> Response:
+        return self.request("GET", url, body=None, headers=headers, timeout=timeout)
+
+    def request(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str], timeout: float,
+                max_bytes: int = 4096) -> Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DestinationRefused(f"{url!r} is not an http(s) URL")
@@ -97,11 +105,10 @@ class SafeHttpTransport:
         started = time.monotonic()
         deadline = started + timeout
         try:
-            connection.request("POST", path, body=body, headers={"Content-Type": "application/json",
-                                                                   "User-Agent": "Lastmile-Webhooks/1.0", **headers})
+            connection.request(method, path, body=body, headers={"User-Agent": "Lastmile/1.0", **headers})
             response = connection.getresponse()
             # Bounded read: a partner's error page is logged, not stored whole.
-            content = response.read(4096)
+            content = response.read(max_bytes)
             if time.monotonic() > deadline:
                 raise TransportError(f"timed out after {timeout:g} s")
             return Response(status=response.status, headers={k.lower(): v for k, v in response.getheaders()},
