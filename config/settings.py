@@ -377,6 +377,11 @@ INTEGRATIONS_REQUIRE_HTTPS = env.bool("INTEGRATIONS_REQUIRE_HTTPS", default=PROD
 # Outbound webhooks refuse private, loopback and link-local destinations at send time;
 # these networks (CIDR, comma-separated) are allowed anyway (tests, on-premise partners).
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# The inbound webhook view does its database work on the event loop's thread pool
+# (apps/integrations/hooks.py); tests run it on the request's own thread instead.
+INBOUND_DB_THREAD_SENSITIVE = env.bool("INBOUND_DB_THREAD_SENSITIVE", default=False)
+# Threads (and so database connections) per web process for storing inbound webhooks.
+INBOUND_DB_THREADS = env.int("INBOUND_DB_THREADS", default=12)
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
 # --- end integrations ---------------------------------------------------------
 

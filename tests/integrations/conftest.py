@@ -89,3 +89,9 @@ def run_worker(limit: int = 1000) -> int:
         worker.run_task(row)
         ran += 1
     return ran
+
+
+@pytest.fixture(autouse=True)
+def _inbound_db_on_the_test_thread(settings):
+    # The webhook view's database work must see the test's transaction.
+    settings.INBOUND_DB_THREAD_SENSITIVE = True

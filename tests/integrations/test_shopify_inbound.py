@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django_tasks_db.models import DBTaskResult
@@ -291,3 +292,23 @@ def test_the_inbound_url_never_redirects(web, shopify, slash, settings):
     response = deliver(web, shopify, body, shopify_headers(body), slash=slash)
 
     assert response.status_code == 200
+
+
+def test_a_secret_rotated_while_the_connection_is_cached_is_honoured_at_once(shopify, settings, monkeypatch):
+    from django.http.request import HttpHeaders
+
+    from apps.integrations import hooks
+    from apps.integrations.services.connections import connection_rotate_secret
+
+    settings.INBOUND_DB_THREAD_SENSITIVE = False  # the production path: cached connections
+    monkeypatch.setattr(hooks, "close_old_connections", lambda: None)  # it would close the test's database
+    hooks._cache.clear()
+    body = realworld_bytes(DOCS_ORDER)
+    first = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="a")))
+    connection_rotate_secret(connection=shopify, secret="rotated", grace=timedelta(0))
+
+    after = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="b", secret="rotated")))
+    stale = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="c")))
+
+    assert (first.status_code, after.status_code, stale.status_code) == (200, 200, 401)
+    hooks._cache.clear()

@@ -25,7 +25,7 @@ from apps.dispatch.inputs import OrderPatch
 from apps.dispatch.models import OrderState
 from apps.dispatch.services.orders import order_cancel, order_create, order_update
 
-from ..adapters import adapter_for, load_json
+from ..adapters import Adapter, adapter_for, load_json
 from ..drafts import Action, Draft, finish
 from ..models import Connection, ExternalOrder, InboundMessage, InboundStatus
 
@@ -53,7 +53,8 @@ class Received:
     duplicate: bool
 
 
-def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body: bytes) -> Received:
+def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body: bytes,
+                    adapter: Adapter | None = None) -> Received:
     """Store a request whose signature the caller has verified, and queue its processing.
 
     The message row and its task row commit together: once the partner has its 2xx,
@@ -62,20 +63,22 @@ def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body:
     """
     from ..tasks import process_inbound
 
-    adapter = adapter_for(connection)
+    adapter = adapter or adapter_for(connection)
     kept = {name: headers[name] for name in adapter.kept_headers if name in headers}
     key = adapter.dedupe_key(headers, body)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                message = InboundMessage.objects.create(
-                    org_id=connection.org_id, connection=connection, topic=adapter.topic(headers)[:100],
-                    headers=kept, body=body, dedupe_key=key,
-                )
-        except IntegrityError:
-            InboundMessage.objects.filter(connection=connection, dedupe_key=key).update(duplicates=F("duplicates") + 1)
-            return Received(InboundMessage.objects.get(connection=connection, dedupe_key=key), duplicate=True)
-        process_inbound.enqueue(message.pk)
+    try:
+        # No savepoint: a duplicate's failed insert rolls back a transaction with nothing else in it.
+        with transaction.atomic():
+            message = InboundMessage.objects.create(
+                org_id=connection.org_id, connection=connection, topic=adapter.topic(headers)[:100],
+                headers=kept, body=body, dedupe_key=key,
+            )
+            process_inbound.enqueue(message.pk)
+    except IntegrityError:
+        if key is None:
+            raise
+        InboundMessage.objects.filter(connection=connection, dedupe_key=key).update(duplicates=F("duplicates") + 1)
+        return Received(InboundMessage.objects.get(connection=connection, dedupe_key=key), duplicate=True)
     return Received(message, duplicate=False)
 
 
