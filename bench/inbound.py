@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -45,7 +46,7 @@ from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wt_integrations"
-PORTS = range(8200, 8210)
+PORTS = range(8200, 8205)
 SECRET = "bench-shopify-secret"
 SLUG_PREFIX = "bench-inbound-"
 TARGET_RATE = 300
@@ -88,8 +89,9 @@ def setup_django(database_url: str) -> None:
 class Daphne:
     """One daphne process on the first free port of this worktree's range."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, ports: range = PORTS) -> None:
         self.env = server_env(database_url)
+        self.ports = ports
         self.port = 0
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
         self.proc: subprocess.Popen[bytes] | None = None
@@ -97,7 +99,7 @@ class Daphne:
     def __enter__(self) -> Self:
         import socket
 
-        for port in PORTS:
+        for port in self.ports:
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", port))
@@ -106,7 +108,7 @@ class Daphne:
             self.port = port
             break
         else:
-            raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+            raise RuntimeError(f"no free port in {self.ports.start}-{self.ports.stop - 1}")
         daphne = Path(sys.executable).parent / "daphne"
         self.proc = subprocess.Popen([str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
                                      cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -155,7 +157,7 @@ class Round:
         return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def drive(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], clients: int, seconds: float,
+def drive(ports: list[int], path: str, requests: list[tuple[bytes, dict[str, str]]], clients: int, seconds: float,
           name: str) -> Round:
     """``clients`` keep-alive connections send the prepared requests as fast as answers come."""
     result = Round(name)
@@ -164,7 +166,7 @@ def drive(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], cl
     stop_at = time.monotonic() + seconds
     start = threading.Barrier(clients + 1)
 
-    def client() -> None:
+    def client(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine: list[float] = []
         ok = bad = 0
@@ -198,7 +200,7 @@ def drive(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]], cl
             result.accepted += ok
             result.failed += bad
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(ports[i % len(ports)],)) for i in range(clients)]
     for t in threads:
         t.start()
     start.wait()
@@ -257,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--servers", type=int, default=1, help="daphne processes (clients spread over them)")
     args = parser.parse_args(argv)
     seconds = args.seconds or (6.0 if args.quick else 20.0)
     rounds = args.rounds or (2 if args.quick else 3)
@@ -277,17 +280,21 @@ def main(argv: list[str] | None = None) -> None:
     best: dict[str, Round] = {}
     offset = 0
     try:
-        with Daphne(args.database_url) as server:
-            # Warm-up: URL conf, the database connection, the first insert.
-            drive(server.port, "/hooks/noop", noop_requests[:50], 2, 2, "warm")
-            warm = drive(server.port, f"/hooks/{connection.token}", requests[:50], 2, 2, "warm")
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(Daphne(args.database_url, range(8200 + 5 * i, 8205 + 5 * i)))
+                       for i in range(args.servers)]
+            ports = [s.port for s in servers]
+            # Warm-up: URL conf, the database connections, the first inserts.
+            drive(ports, "/hooks/noop", noop_requests[:50], 2 * len(ports), 2, "warm")
+            warm = drive(ports, f"/hooks/{connection.token}", requests[:100], 2 * len(ports), 2, "warm")
             offset = warm.accepted + warm.failed
             ok = warm.accepted
-            print(f"machine: {machine()}; {args.clients} concurrent clients; {rounds} rounds of {seconds:g} s")
+            print(f"machine: {machine()}; {len(ports)} daphne process(es); {args.clients} concurrent clients; "
+                  f"{rounds} rounds of {seconds:g} s")
             for number in range(1, rounds + 1):
                 for name, path in (("noop", "/hooks/noop"), ("shopify", f"/hooks/{connection.token}")):
                     batch = noop_requests if name == "noop" else requests[offset:]
-                    result = drive(server.port, path, batch, args.clients, seconds, name)
+                    result = drive(ports, path, batch, args.clients, seconds, name)
                     if name == "shopify":
                         offset += result.accepted + result.failed
                         ok += result.accepted
