@@ -109,3 +109,10 @@ def test_a_file_that_is_not_utf8_is_refused_clearly(as_dave):
 
 def test_a_driver_cannot_import(as_bob):
     assert _upload(as_bob, GOOD).status_code == 403
+
+
+def test_a_broken_csv_is_a_400_not_a_500(as_dave):
+    response = as_dave.post(URL, data=b'order_id,name\r"A-1,\rErika\x00\n', content_type="text/csv")
+
+    assert response.status_code == 400
+    assert response.json()["code"] in ("csv_invalid", "validation_error")

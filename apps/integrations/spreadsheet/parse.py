@@ -60,7 +60,16 @@ def parse(content: bytes, *, source: str, default_country: str = "", timezone: s
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    text = text.replace("\x00", "")  # PostgreSQL cannot store NUL; a spreadsheet never means one
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        return _rows(result, reader, source=source, default_country=default_country, timezone=timezone)
+    except csv.Error as exc:
+        result.errors.append(RowError(reader.line_num, "file", f"is not valid CSV ({exc})"))
+        return result
+
+
+def _rows(result: Parsed, reader: Any, *, source: str, default_country: str, timezone: str) -> Parsed:
     header = next(reader, None)
     if not header:
         result.errors.append(RowError(1, "file", "is empty; the first row must name the columns"))
@@ -146,7 +155,7 @@ def _order(result: Parsed, key: str, rows: list[tuple[int, dict[str, str]]], *, 
         except n.Unusable as exc:
             result.errors.append(RowError(number, "weight_kg", str(exc)))
             continue
-        items.append({"sku": row["sku"].strip(), "description": n.text(row.get("description"))[:200],
+        items.append({"sku": n.text(row["sku"])[:64], "description": n.text(row.get("description"))[:200],
                       "quantity": quantity, "weight_kg": weight, "volume_l": volume})
     draft.fields["items"] = items
     finish(draft, source=source)
