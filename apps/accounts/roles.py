@@ -16,3 +16,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 
 # Scopes an API client may be granted: partner systems never manage people.
 API_CLIENT_SCOPES: frozenset[str] = ALL_SCOPES - {Scope.ACCOUNTS_READ, Scope.ACCOUNTS_WRITE}
+
+# A key bound to one order source (a shipper) may only be granted these: anything wider
+# (events, routes, hubs, integrations) would show it other shippers' data.
+SHIPPER_KEY_SCOPES: frozenset[str] = frozenset(
+    {Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.WEBHOOKS_READ, Scope.WEBHOOKS_WRITE}
+)

@@ -182,6 +182,8 @@ class WebhookEndpoint(models.Model):
     taxonomy = models.CharField(max_length=20, choices=Taxonomy.choices, default=Taxonomy.LASTMILE)
     # The partner's own codes: {"order.delivered": "DLV", ...}; wins over the taxonomy.
     status_mapping = models.JSONField(default=dict, blank=True)
+    # Created by a shipper's key: only events of that source's orders go to it.
+    order_source = models.CharField(max_length=64, blank=True)
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -35,7 +35,8 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     serializer_class = EndpointSerializer
 
     def scoped(self):
-        return WebhookEndpoint.objects.filter(org=self.actor.org)
+        rows = WebhookEndpoint.objects.filter(org=self.actor.org)
+        return rows.filter(order_source=self.actor.order_source) if self.actor.order_source else rows
 
     @extend_schema(request=EndpointIn, responses={201: EndpointWithSecretSerializer}, examples=[
         OpenApiExample("Order statuses as AfterShip tags", request_only=True, value={
@@ -44,7 +45,7 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     ])
     def create(self, request: Request) -> Response:
         data = parse(EndpointIn, request.data)
-        endpoint = outbound.endpoint_create(org=self.actor.org, **data.model_dump())
+        endpoint = outbound.endpoint_create(org=self.actor.org, order_source=self.actor.order_source, **data.model_dump())
         return Response(EndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndpointPatch, responses=EndpointSerializer)
@@ -88,6 +89,8 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
 
     def scoped(self):
         rows = WebhookDelivery.objects.filter(org=self.actor.org).select_related("endpoint", "event")
+        if self.actor.order_source:
+            rows = rows.filter(endpoint__order_source=self.actor.order_source)
         if self.action != "list":
             return rows
         params = self.request.query_params
@@ -128,6 +131,8 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
         if not data.ids and data.status is None:
             raise ValidationFailed({"ids": ["Give ids, or a status to replay every delivery in it."]})
         rows = WebhookDelivery.objects.filter(org=self.actor.org)
+        if self.actor.order_source:
+            rows = rows.filter(endpoint__order_source=self.actor.order_source)
         rows = rows.filter(pk__in=data.ids) if data.ids else rows.filter(status=data.status)
         if data.endpoint is not None:
             rows = rows.filter(endpoint_id=data.endpoint)

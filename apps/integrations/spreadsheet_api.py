@@ -62,7 +62,7 @@ class CsvImportView(APIView):
         content = upload.read() if upload is not None and hasattr(upload, "read") else request.data.get("file_bytes")
         if not content:
             raise ValidationFailed({"file": ["Upload a CSV file (multipart field 'file', or a text/csv body)."]})
-        source = request.data.get("source") or request.query_params.get("source") or "csv"
+        source = actor.order_source or request.data.get("source") or request.query_params.get("source") or "csv"
         if not isinstance(source, str) or not _SOURCE.match(source):
             raise ValidationFailed({"source": ["Letters, digits and _ . : - only, at most 64."]})
         country = request.data.get("default_country") or request.query_params.get("default_country") or ""

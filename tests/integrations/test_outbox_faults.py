@@ -33,7 +33,7 @@ class Partner(BaseHTTPRequestHandler):
     first_seen = threading.Event()
     hang = True
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         Partner.received.append((dict(self.headers), body))
         Partner.first_seen.set()

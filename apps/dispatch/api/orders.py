@@ -31,6 +31,16 @@ ORDER_FILTERS = [
 ]
 
 
+def _own_source(actor, data: OrderIn, path: str) -> OrderIn:
+    """A shipper's key (bound to an order source) creates orders under that source only;
+    the default source "api" stands for it."""
+    if not actor.order_source or data.source == actor.order_source:
+        return data
+    if data.source == "api":
+        return data.model_copy(update={"source": actor.order_source})
+    raise ValidationFailed({path: [f"This key creates orders with source {actor.order_source!r} only."]})
+
+
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     queryset = Order.objects.none()
     scope_resource = "orders"
@@ -57,7 +67,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         "the existing order with 200; with different content it is a 409 `idempotency_conflict`.",
     )
     def create(self, request: Request) -> Response:
-        result = orders.order_create(actor=self.actor, data=parse(OrderIn, request.data))
+        data = _own_source(self.actor, parse(OrderIn, request.data), "source")
+        result = orders.order_create(actor=self.actor, data=data)
         return Response(OrderSerializer(result.order).data,
                         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -74,7 +85,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
             raise ValidationFailed({"orders": [f"At most {settings.BULK_MAX_ORDERS} orders per request; "
                                                f"got {len(raw['orders'])}. Split the batch."]})
         data = parse(BulkOrdersIn, raw)
-        results = orders.order_bulk_create(actor=self.actor, orders=data.orders)
+        own = [_own_source(self.actor, o, f"orders.{i}.source") for i, o in enumerate(data.orders)]
+        results = orders.order_bulk_create(actor=self.actor, orders=own)
         created = sum(r.created for r in results)
         body = {
             "created": created,

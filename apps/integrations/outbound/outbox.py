@@ -35,6 +35,21 @@ def ordering_key(event: Event) -> str:
     return f"{event.subject_type}:{event.subject_id}"
 
 
+def _order_id(event: Event) -> str | None:
+    if event.subject_type == "order":
+        return str(event.subject_id)
+    order_id = event.payload.get("order_id") if isinstance(event.payload, dict) else None
+    return str(order_id) if order_id is not None else None
+
+
+def _order_sources(events: Sequence[Event]) -> dict[str, str]:
+    """Each event's order source, for endpoints of a shipper's key (one query)."""
+    from apps.dispatch.models import Order
+
+    ids = {i for e in events if (i := _order_id(e)) is not None and i.isdigit()}
+    return {str(pk): source for pk, source in Order.objects.filter(pk__in=ids).values_list("pk", "source")}
+
+
 def payload_for(event: Event, endpoint: WebhookEndpoint) -> dict[str, Any]:
     return {
         "type": event.type,
@@ -53,12 +68,15 @@ def outbox_record(*, org_id: int, events: Sequence[Event]) -> list[WebhookDelive
     if not endpoints:
         return []
     now = timezone.now()
+    sources = _order_sources(events) if any(e.order_source for e in endpoints) else {}
     rows = [
         WebhookDelivery(
             org_id=org_id, endpoint=endpoint, event=event, webhook_id=f"msg_{uuid.uuid4().hex}", event_type=event.type,
             ordering_key=ordering_key(event), payload=payload_for(event, endpoint), next_attempt_at=now,
         )
-        for event in events for endpoint in endpoints if subscribed(endpoint.event_types, event.type)
+        for event in events for endpoint in endpoints
+        if subscribed(endpoint.event_types, event.type)
+        and (not endpoint.order_source or sources.get(_order_id(event)) == endpoint.order_source)
     ]
     if not rows:
         return []

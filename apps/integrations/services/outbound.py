@@ -78,7 +78,8 @@ def _check_types(event_types: Iterable[str]) -> list[str]:
 
 
 def endpoint_create(*, org: Organization, url: str, event_types: list[str], description: str = "",
-                    taxonomy: str = Taxonomy.LASTMILE, status_mapping: dict[str, str] | None = None) -> WebhookEndpoint:
+                    taxonomy: str = Taxonomy.LASTMILE, status_mapping: dict[str, str] | None = None,
+                    order_source: str = "") -> WebhookEndpoint:
     errors: dict[str, list[str]] = {}
     if not url.startswith(("https://", "http://")):
         errors["url"] = ["An http(s) URL."]
@@ -93,7 +94,7 @@ def endpoint_create(*, org: Organization, url: str, event_types: list[str], desc
         raise ValidationFailed(errors)
     return WebhookEndpoint.objects.create(
         org=org, url=url, event_types=event_types, description=description, taxonomy=taxonomy,
-        status_mapping=status_mapping or {}, secret=signing.secret_new(),
+        status_mapping=status_mapping or {}, secret=signing.secret_new(), order_source=order_source,
     )
 
 
