@@ -312,3 +312,16 @@ def test_a_secret_rotated_while_the_connection_is_cached_is_honoured_at_once(sho
 
     assert (first.status_code, after.status_code, stale.status_code) == (200, 200, 401)
     hooks._cache.clear()
+
+
+def test_an_update_without_coordinates_keeps_those_a_dispatcher_placed(web, shopify):
+    created = _order_body(updated_at="2026-11-23T09:00:00+01:00")
+    deliver(web, shopify, created, shopify_headers(created, event_id="e1"))
+    run_worker()
+    Order.objects.update(lat=38.2, lng=-85.7, geocode_confidence="approximate")
+    newer = _order_body(updated_at="2026-11-23T10:00:00+01:00", note="Side door")
+    deliver(web, shopify, newer, shopify_headers(newer, event_id="e2", topic="orders/updated"))
+    run_worker()
+
+    order = Order.objects.get()
+    assert (order.lat, order.lng, order.geocode_confidence, order.instructions) == (38.2, -85.7, "approximate", "Side door")

@@ -183,7 +183,9 @@ _WITH_DRIVER = frozenset({OrderState.DISPATCHED, OrderState.OUT_FOR_DELIVERY})
 def _update(message: InboundMessage, link: ExternalOrder, draft: Draft, actor: Actor) -> None:
     assert draft.order is not None
     # Only what the partner sends changes: a hub or priority set by a dispatcher stays.
-    sent = (set(draft.fields) | {"geocode_confidence"}) & _PARTNER_FIELDS
+    sent = set(draft.fields) & _PARTNER_FIELDS
+    if "lat" in sent:
+        sent.add("geocode_confidence")  # only new coordinates say how good they are
     order = link.order
     if order.state in _WITH_DRIVER:
         moved = sorted(f for f in _ADDRESS_FIELDS & sent if getattr(draft.order, f) != getattr(order, f))
