@@ -51,3 +51,35 @@ def test_a_dispatcher_fixes_a_parked_shopify_order_and_it_becomes_an_order(page:
     assert Order.objects.get().postal_code == "40003"
     message.get_by_role("button", name="Dismiss").click()  # still open after the refresh
     expect(page.get_by_text("Nothing needs attention.")).to_be_visible()
+
+
+def test_an_admin_replays_a_dead_letter_from_the_delivery_log(page: Page, asgi_live_server, acme, alice):
+    from apps.accounts.actor import system_actor
+    from apps.dispatch.inputs import OrderIn
+    from apps.dispatch.services.orders import order_create
+    from apps.integrations.models import DeliveryAttempt, WebhookDelivery
+    from apps.integrations.services.outbound import endpoint_create
+    from tests.factories import order_payload
+
+    endpoint_create(org=acme, url="https://partner.example.com/hooks", event_types=["order.*"])
+    order_create(actor=system_actor(acme), data=OrderIn.model_validate(order_payload()))
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="dead", attempts=8, last_status_code=503)
+    DeliveryAttempt.objects.create(delivery=delivery, status_code=503, latency_ms=120, error="HTTP 503")
+
+    page.goto(f"{asgi_live_server.url}/console/integrations/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("tab", name="Outbound webhooks").click()
+
+    row = page.get_by_test_id("delivery")
+    expect(row).to_contain_text("order.created → https://partner.example.com/hooks")
+    expect(row).to_contain_text(delivery.webhook_id)
+    row.locator(".msg-head").click()
+    expect(row.locator(".attempts")).to_contain_text("503")
+    row.get_by_role("button", name="Replay").click()
+
+    expect(page.get_by_text("No deliveries.")).to_be_visible()  # no longer a dead letter
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
