@@ -325,3 +325,18 @@ def test_an_update_without_coordinates_keeps_those_a_dispatcher_placed(web, shop
 
     order = Order.objects.get()
     assert (order.lat, order.lng, order.geocode_confidence, order.instructions) == (38.2, -85.7, "approximate", "Side door")
+
+
+def test_an_oversized_body_is_a_413_with_nothing_stored(web, shopify, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = realworld_bytes(DOCS_ORDER)
+
+    response = deliver(web, shopify, body, shopify_headers(body))
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    _nothing_stored()
+
+
+def test_a_get_is_a_405(web, shopify):
+    assert web.get(f"/hooks/{shopify.token}").status_code == 405
