@@ -21,7 +21,8 @@ class Command(BaseCommand):
         while True:
             inbound = inbound_requeue_stuck()
             outbound = webhooks_sweep()
-            self.stdout.write(f"re-queued {inbound} inbound messages, {outbound} webhook deliveries")
+            if inbound or outbound or not every:
+                self.stdout.write(f"re-queued {inbound} inbound messages, {outbound} webhook deliveries")
             if not every:
                 return
             time.sleep(every)
