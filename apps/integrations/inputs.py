@@ -20,6 +20,8 @@ class ConnectionOptions(Contract):
     weight_unit: Literal["kg", "g", "lb", "oz"] | None = None
     dimension_unit: Literal["cm", "mm", "m", "in"] | None = None
     timezone: Annotated[StrictStr, Field(max_length=64)] | None = None
+    require_paid: bool | None = Field(None, description="Shopify/WooCommerce: deliver only paid orders "
+                                      "(an unpaid order is recorded and ignored until its paid update)")
 
 
 class ConnectionIn(Contract):

@@ -340,3 +340,20 @@ def test_an_oversized_body_is_a_413_with_nothing_stored(web, shopify, settings):
 
 def test_a_get_is_a_405(web, shopify):
     assert web.get(f"/hooks/{shopify.token}").status_code == 405
+
+
+def test_a_shop_that_delivers_only_paid_orders_waits_for_orders_paid(web, acme):
+    from apps.integrations.services.connections import connection_create
+
+    shop = connection_create(org=acme, kind="shopify", name="Paid only", store="paid.myshopify.com", secret="hush",
+                             options={"require_paid": True})
+    pending = _order_body(financial_status="pending", updated_at="2026-11-23T09:00:00+01:00")
+    paid = _order_body(financial_status="paid", updated_at="2026-11-23T09:05:00+01:00")
+    deliver(web, shop, pending, shopify_headers(pending, event_id="p1"))
+    run_worker()
+    assert Order.objects.count() == 0
+    assert "not paid yet" in InboundMessage.objects.get().reason
+
+    deliver(web, shop, paid, shopify_headers(paid, event_id="p2", topic="orders/paid"))
+    run_worker()
+    assert Order.objects.get().external_id == "820982911946154508"

@@ -17,7 +17,7 @@ from ..models import Connection, ConnectionKind, Mapping
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _SLUG = re.compile(r"[^A-Za-z0-9_.\-]+")
-OPTION_KEYS = frozenset({"default_country", "weight_unit", "dimension_unit", "timezone"})
+OPTION_KEYS = frozenset({"default_country", "weight_unit", "dimension_unit", "timezone", "require_paid"})
 # Shopify may sign with the old secret for up to an hour after a rotation.
 ROTATION_GRACE = timedelta(hours=24)
 

@@ -12,6 +12,7 @@ from ..normalize import Unusable
 # orders/edited carries an order_edit, not an order; the orders/updated that follows every edit does.
 UPSERT_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid"})
 CANCEL_TOPICS = frozenset({"orders/cancelled", "orders/delete"})
+PAID = frozenset({"paid", "partially_paid", "partially_refunded"})
 _GID = re.compile(r"^gid://shopify/Order/(\d+)$")
 
 
@@ -43,6 +44,12 @@ def parse(*, topic: str, payload: Any, options: dict[str, Any]) -> Draft:
     if topic in CANCEL_TOPICS:
         draft.action = Action.CANCEL
         draft.note = text_reason(payload)
+        return draft
+    status = n.text(payload.get("financial_status")).lower()
+    if options.get("require_paid") and status not in PAID:
+        # orders/create is not proof of payment; orders/paid (or an update) follows.
+        draft.action = Action.IGNORE
+        draft.note = f"not paid yet (financial_status {status or 'missing'}); waiting for orders/paid"
         return draft
     _order_fields(draft, payload, options)
     return draft

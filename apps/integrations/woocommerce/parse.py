@@ -16,6 +16,7 @@ from ..normalize import Unusable
 UPSERT_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 CANCEL_TOPICS = frozenset({"order.deleted"})
 # Statuses that mean "do not deliver": the order is cancelled on our side too.
+UNPAID_STATUSES = frozenset({"pending", "on-hold", "checkout-draft"})
 CANCEL_STATUSES = frozenset({"cancelled", "refunded", "failed", "trash"})
 
 
@@ -43,6 +44,10 @@ def parse(*, topic: str, payload: Any, options: dict[str, Any]) -> Draft:
     if topic in CANCEL_TOPICS or (topic in UPSERT_TOPICS and status in CANCEL_STATUSES):
         draft.action = Action.CANCEL
         draft.note = f"{'deleted' if topic in CANCEL_TOPICS else status} in WooCommerce"
+        return draft
+    if options.get("require_paid") and status in UNPAID_STATUSES:
+        draft.action = Action.IGNORE
+        draft.note = f"not paid yet (status {status}); waiting for the paid update"
         return draft
     ship = order.get("shipping_address" if legacy else "shipping")
     bill = order.get("billing_address" if legacy else "billing")
