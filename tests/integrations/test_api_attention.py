@@ -133,3 +133,14 @@ def test_rotating_the_secret_shows_the_new_one_and_keeps_the_old_for_a_while(as_
 
     assert response.json()["secret"] == "new"
     assert response.json()["previous_secret_valid_until"] is not None
+
+
+def test_the_console_links_to_the_integrations_page_which_drivers_cannot_open(client, dave, bob):
+    from tests.factories import PASSWORD
+
+    assert client.login(username="dave", password=PASSWORD)
+    assert 'href="/console/integrations/"' in client.get("/console/").content.decode()
+    assert client.get("/console/integrations/").status_code == 200
+    client.logout()
+    assert client.login(username=bob.user.username, password=PASSWORD)
+    assert client.get("/console/integrations/").status_code == 403
