@@ -27,7 +27,6 @@ def load_json(body: bytes) -> Any:
 @dataclass(frozen=True)
 class Adapter:
     kind: str
-    kept_headers: tuple[str, ...]
     verify: Callable[..., bool]
     topic: Callable[[Mapping[str, str]], str]
     dedupe_key: Callable[[Mapping[str, str], bytes], str | None]
@@ -49,11 +48,11 @@ def _generic(connection: Connection) -> Adapter:
 
 ADAPTERS: dict[str, Callable[[Connection], Adapter]] = {
     ConnectionKind.SHOPIFY: lambda connection: Adapter(
-        kind="shopify", kept_headers=shopify_verify.KEPT_HEADERS, verify=shopify_verify.verify,
+        kind="shopify", verify=shopify_verify.verify,
         topic=shopify_verify.topic, dedupe_key=lambda h, b: shopify_verify.dedupe_key(h), parse=shopify_parse.parse,
     ),
     ConnectionKind.WOOCOMMERCE: lambda connection: Adapter(
-        kind="woocommerce", kept_headers=woo_verify.KEPT_HEADERS, verify=woo_verify.verify, topic=woo_verify.topic,
+        kind="woocommerce", verify=woo_verify.verify, topic=woo_verify.topic,
         dedupe_key=_woo_dedupe, parse=woo_parse.parse,
     ),
     ConnectionKind.GENERIC: _generic,

@@ -357,3 +357,13 @@ def test_a_shop_that_delivers_only_paid_orders_waits_for_orders_paid(web, acme):
     deliver(web, shop, paid, shopify_headers(paid, event_id="p2", topic="orders/paid"))
     run_worker()
     assert Order.objects.get().external_id == "820982911946154508"
+
+
+def test_every_header_is_kept_with_the_raw_body_but_credentials(web, shopify):
+    body = realworld_bytes(DOCS_ORDER)
+    deliver(web, shopify, body, {**shopify_headers(body), "HTTP_X_REQUEST_ID": "abc", "HTTP_COOKIE": "session=s"})
+
+    headers = InboundMessage.objects.get().headers
+    assert headers["X-Request-Id"] == "abc"
+    assert headers["X-Shopify-Webhook-Id"] == "wh-evt-1"
+    assert "Cookie" not in headers

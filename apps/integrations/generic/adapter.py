@@ -73,11 +73,8 @@ def build(connection: Connection) -> Adapter:
         draft.mapping_version = version  # type: ignore[attr-defined]
         return draft
 
-    kept = tuple(h for h in ((signature or {}).get("header"), topic_header,
-                             (spec.get("dedupe") or {}).get("header") if isinstance(spec.get("dedupe"), dict) else None,
-                             "Content-Type", "User-Agent") if h)
     return Adapter(
-        kind="generic", kept_headers=kept, verify=verify,
+        kind="generic", verify=verify,
         topic=lambda headers: (headers.get(topic_header) or "").strip() if topic_header else "",
         dedupe_key=lambda headers, body: _dedupe(spec, headers, body), parse=parse,
     )

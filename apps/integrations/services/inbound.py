@@ -47,6 +47,9 @@ def _actor(connection: Connection) -> Actor:
     return ConnectionActor(org=connection.org, scopes=ALL_SCOPES, connection_id=connection.pk)
 
 
+_NOT_KEPT = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-key"})
+
+
 @dataclass(frozen=True)
 class Received:
     message: InboundMessage
@@ -64,7 +67,8 @@ def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body:
     from ..tasks import process_inbound
 
     adapter = adapter or adapter_for(connection)
-    kept = {name: headers[name] for name in adapter.kept_headers if name in headers}
+    # Every header as received, except credentials a proxy or client might add.
+    kept = {name: value for name, value in headers.items() if name.lower() not in _NOT_KEPT}
     key = adapter.dedupe_key(headers, body)
     try:
         # No savepoint: a duplicate's failed insert rolls back a transaction with nothing else in it.

@@ -9,9 +9,6 @@ from ..signing import verify_hmac_sha256_b64
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
-# Kept with the raw message; the rest of a request's headers are transport noise.
-KEPT_HEADERS = (HMAC_HEADER, TOPIC_HEADER, "X-Shopify-Shop-Domain", "X-Shopify-API-Version", "X-Shopify-Webhook-Id",
-                "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "Content-Type", "User-Agent")
 
 
 def verify(*, secrets: Iterable[str], body: bytes, headers: Mapping[str, str]) -> bool:

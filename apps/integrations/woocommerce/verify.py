@@ -10,8 +10,6 @@ from ..signing import verify_hmac_sha256_b64
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 TOPIC_HEADER = "X-WC-Webhook-Topic"
-KEPT_HEADERS = (SIGNATURE_HEADER, TOPIC_HEADER, "X-WC-Webhook-Source", "X-WC-Webhook-Resource", "X-WC-Webhook-Event",
-                "X-WC-Webhook-ID", "X-WC-Webhook-Delivery-ID", "Content-Type", "User-Agent")
 
 _PING = re.compile(rb"^webhook_id=\d{1,20}$")
 # WooCommerce signs with wp_specialchars_decode($secret, ENT_QUOTES): a secret typed
