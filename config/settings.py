@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.tracking",
     "apps.console",
     "apps.realtime",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [
@@ -293,11 +294,18 @@ INPROCESS_WORKER = env.bool("LASTMILE_INPROCESS_WORKER", default=False)
 # died this many times is failed instead.
 WORKER_LEASE_S = env.int("WORKER_LEASE_S", default=30)
 WORKER_MAX_ATTEMPTS = env.int("WORKER_MAX_ATTEMPTS", default=5)
+# bench/inbound.py's unauthenticated no-op baseline route (/hooks/noop); off unless asked for.
+INBOUND_NOOP_ENDPOINT = env.bool("INBOUND_NOOP_ENDPOINT", default=False)
+
 # Periodic jobs, enqueued by whichever worker's lease beat finds them due
 # (apps/common/schedule.py): retention purges and other housekeeping.
 PERIODIC_JOBS: dict[str, dict] = {
     "location-history-prune": {"task": "apps.tracking.tasks.location_history_prune",
                                "every_s": env.int("LOCATION_PRUNE_EVERY_S", default=3600)},
+    "integrations-sweep": {"task": "apps.integrations.tasks.integrations_sweep",
+                           "every_s": env.int("INTEGRATIONS_SWEEP_EVERY_S", default=60)},
+    "integrations-reconcile": {"task": "apps.integrations.tasks.reconcile_all",
+                               "every_s": env.int("INTEGRATIONS_RECONCILE_EVERY_S", default=900)},
 }
 
 # --- auth -------------------------------------------------------------------
@@ -418,6 +426,9 @@ SPECTACULAR_SETTINGS = {
         "PodMediaKindEnum": "apps.pod.models.MediaKind",
         "DispatchExceptionKindEnum": "apps.pod.models.ExceptionKind",
         "DriverActionTypeEnum": ["arrive", "complete", "fail"],
+        "InboundStatusEnum": "apps.integrations.models.InboundStatus",
+        "ConnectionKindEnum": "apps.integrations.models.ConnectionKind",
+        "TaxonomyEnum": "apps.integrations.models.Taxonomy",
     },
 }
 
@@ -427,12 +438,28 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 BULK_MAX_ORDERS = 1000
 
+# --- integrations -----------------------------------------------------------
+# Inbound webhooks over plain HTTP get a 403 (never a redirect) when this is on.
+INTEGRATIONS_REQUIRE_HTTPS = env.bool("INTEGRATIONS_REQUIRE_HTTPS", default=PRODUCTION)
+# Outbound webhooks refuse private, loopback and link-local destinations at send time;
+# these networks (CIDR, comma-separated) are allowed anyway (tests, on-premise partners).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# The inbound webhook view does its database work on the event loop's thread pool
+# (apps/integrations/hooks.py); tests run it on the request's own thread instead.
+INBOUND_DB_THREAD_SENSITIVE = env.bool("INBOUND_DB_THREAD_SENSITIVE", default=False)
+# Threads (and so database connections) per web process for storing inbound webhooks.
+INBOUND_DB_THREADS = env.int("INBOUND_DB_THREADS", default=12)
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+# --- end integrations ---------------------------------------------------------
+
 # --- security ---------------------------------------------------------------
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Inbound webhooks are never redirected (WooCommerce counts a redirect as delivered);
+    # the view refuses plain HTTP with a 403 instead (INTEGRATIONS_REQUIRE_HTTPS).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^hooks/"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

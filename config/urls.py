@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("apps.dispatch.urls")),
     path("", include("apps.tracking.urls")),
     path("", include("apps.pod.urls")),
+    path("", include("apps.integrations.urls")),
     path("", include(api_router.urls)),
 ]
 
@@ -29,6 +30,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("hooks/", include("apps.integrations.hook_urls")),
+    path("console/integrations/", include("apps.integrations.console_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

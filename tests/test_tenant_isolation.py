@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from apps.accounts.actor import system_actor
 from apps.accounts.services import api_client_create
@@ -10,6 +11,7 @@ from apps.dispatch.inputs import RouteIn
 from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
 from apps.dispatch.services.routes import route_create, route_publish
 from apps.events.models import Event
+from apps.events.services import event_record
 from tests.factories import OrderFactory, order_payload
 
 
@@ -22,6 +24,7 @@ def acme_world(acme, acme_hub, acme_van, bob):
                                                    vehicle=acme_van.pk, orders=[on_route.pk]))
     route_publish(actor=actor, route=route)
     client, _ = api_client_create(org=acme, name="Acme shop", scopes=["orders:write"])
+    _integrations(acme)
     return {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": on_route, "spare": spare,
             "route": route, "stop": route.stops.get(), "client": client}
 
@@ -34,7 +37,27 @@ def _snapshot():
     )
 
 
-LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "pods", "pod-exceptions"]
+def _integrations(acme):
+    """A connection with a stored message, a mapping, and a webhook endpoint with a delivery."""
+    from django.http.request import HttpHeaders
+
+    from apps.integrations.api import MAGENTO_SPEC
+    from apps.integrations.services.connections import connection_create
+    from apps.integrations.services.inbound import inbound_receive
+    from apps.integrations.services.mappings import mapping_create
+    from apps.integrations.services.outbound import endpoint_create
+
+    shop = connection_create(org=acme, kind="shopify", name="Acme Shop", store="acme.myshopify.com", secret="s")
+    inbound_receive(connection=shop, headers=HttpHeaders({"HTTP_X_SHOPIFY_TOPIC": "orders/create"}), body=b"{}")
+    mapping_create(org=acme, name="Magento", spec=MAGENTO_SPEC, actor_label="system")
+    endpoint_create(org=acme, url="https://acme-partner.example.com/", event_types=["*"])
+    with transaction.atomic():
+        event_record(org=acme, actor="system", type="hub.updated", subject_type="hub", subject_id=0)
+
+
+LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "pods", "pod-exceptions",
+         "integrations/connections",
+         "integrations/messages", "integrations/mappings", "webhooks/endpoints", "webhooks/deliveries"]
 
 
 @pytest.mark.parametrize("resource", LISTS)

@@ -11,90 +11,31 @@ the exhaustive sweep.
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Iterator
-
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.accounts.actor import system_actor
-from apps.accounts.services import api_client_create
-from apps.dispatch.inputs import RouteIn
 from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
-from apps.dispatch.services.routes import route_create, route_publish
 from apps.events.models import Event
-from apps.pod.models import DispatchException, ProofOfDelivery
+from apps.pod.models import DispatchException
 from apps.tracking.services import tracking_token_issue
 from tests.conftest import client_for
 from tests.factories import OrderFactory, member
+from tests.matrix_world import CREDENTIAL_ROUTES, acme_world, api_routes, object_key, url_for
 
-# Which Acme object a route's id names, by the route's URL name prefix (DRF basename).
-# Add a line here when you add an endpoint that takes an object id, and a factory line
-# to ``acme_objects`` below.
-OBJECT_OF = {
-    "hub": "hub",
-    "vehicle": "vehicle",
-    "driver": "driver",
-    "order": "order",
-    "route": "route",
-    "stop": "stop",
-    "api-client": "api_client",
-    "pod": "pod",
-    "pod-exception": "pod_exception",
-}
-# Routes whose path parameter is itself the credential (an unguessable token or a signed
-# link), with the test that proves another tenant gets nothing through them.
-CREDENTIAL_ROUTES = {
-    "tracking-pod": "tests/pod/test_media_serving.py (a tracking token shows only its own order)",
-    "pod-media-file": "tests/pod/test_media_serving.py::test_carol_gets_404_even_with_a_genuine_acme_link",
-}
-# Routes with no object in their path: per-caller by construction, or lists whose
+# Routes with no object in their path: per-caller by construction, collections acted on
+# in bulk by ids in the body (checked by the state comparison), or lists whose
 # emptiness for Globex ``test_every_list_is_empty_for_another_tenant`` checks.
-NO_OBJECT = {"me", "location-batch", "order-bulk", "pod-media-upload", "driver-actions"}
+NO_OBJECT = {"me", "location-batch", "order-bulk", "pod-media-upload", "driver-actions", "csv-import",
+             "inbound-message-bulk-reprocess", "mapping-try-draft", "webhook-delivery-bulk-replay"}
 # Lists that need a filter naming an object: the object is Acme's.
 LIST_FILTERS = {"pod-requirements": {"route": "route"}}
 
 
-def _walk(patterns, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        else:
-            yield prefix + str(pattern.pattern), pattern
+def _api_routes():
+    return [(regex, name, sorted(actions), params) for regex, name, _, actions, params in api_routes()]
 
 
-def _api_routes() -> list[tuple[str, str, list[str], list[str]]]:
-    """(regex, url name, methods, path parameter names) for every /api/v1/ route."""
-    routes = []
-    for regex, pattern in _walk(get_resolver().url_patterns):
-        if not regex.startswith("api/v1/"):
-            continue
-        callback = pattern.callback
-        actions = getattr(callback, "actions", None)
-        if actions:
-            methods = sorted(actions)
-        else:
-            view = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
-            methods = sorted(m for m in getattr(view, "http_method_names", []) if hasattr(view, m) and m != "options")
-        params = re.findall(r"\(\?P<(\w+)>", regex) + re.findall(r"<(?:\w+:)?(\w+)>", regex)
-        routes.append((regex, pattern.name or "", methods, params))
-    return routes
-
-
-def _object_key(name: str) -> str | None:
-    for prefix in sorted(OBJECT_OF, key=len, reverse=True):
-        if name == prefix or name.startswith(prefix + "-"):
-            return OBJECT_OF[prefix]
-    return None
-
-
-def _url(regex: str, value: int | str) -> str:
-    path = re.sub(r"\(\?P<\w+>[^)]*\)", str(value), regex)
-    path = re.sub(r"<(?:\w+:)?\w+>", str(value), path)
-    return "/" + path.replace("^", "").replace("$", "")
-
-
+_object_key, _url = object_key, url_for
 OBJECT_ROUTES = [(regex, name, method) for regex, name, methods, params in _api_routes()
                  if params and name not in CREDENTIAL_ROUTES for method in methods]
 LIST_ROUTES = [(regex, name) for regex, name, methods, params in _api_routes()
@@ -113,17 +54,7 @@ def test_every_route_is_in_the_matrix():
 
 @pytest.fixture
 def acme_objects(acme, acme_hub, acme_van, bob) -> dict[str, object]:
-    actor = system_actor(acme)
-    order = OrderFactory(org=acme)
-    route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
-        hub=acme_hub.pk, date="2026-11-23", driver=bob.pk, vehicle=acme_van.pk, orders=[order.pk])))
-    api_client, _ = api_client_create(org=acme, name="Acme shop", scopes=["orders:write"])
-    stop = route.stops.get()
-    pod = ProofOfDelivery.objects.create(org=acme, stop=stop, order=order, driver=bob, action_key=uuid.uuid4())
-    pod_exception = DispatchException.objects.create(org=acme, kind="double_completion", stop=stop, order=order,
-                                                     pod=pod, message="Completed twice")
-    return {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": order, "route": route,
-            "stop": stop, "api_client": api_client, "pod": pod, "pod_exception": pod_exception}
+    return acme_world(acme, acme_hub, acme_van, bob)
 
 
 @pytest.fixture

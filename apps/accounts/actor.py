@@ -26,6 +26,11 @@ class Actor:
         return "system"
 
     @property
+    def order_source(self) -> str:
+        """The only order source this actor may see and create ("": no such limit)."""
+        return self.api_client.order_source if self.api_client is not None else ""
+
+    @property
     def is_driver(self) -> bool:
         return self.role == Role.DRIVER
 

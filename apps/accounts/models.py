@@ -50,6 +50,11 @@ class Scope(models.TextChoices):
     STOPS_READ = "stops:read"
     STOPS_WRITE = "stops:write"
     EVENTS_READ = "events:read"
+    INTEGRATIONS_READ = "integrations:read"
+    INTEGRATIONS_WRITE = "integrations:write"
+    INTEGRATIONS_MANAGE = "integrations:manage"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
 
@@ -66,6 +71,9 @@ class ApiClient(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list)
+    # A shipper's key: it creates orders with this source only, and sees only those orders
+    # and its own webhook endpoints. Empty: the whole organization (within its scopes).
+    order_source = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -40,7 +40,8 @@ def actor_for_request(request: Request) -> Actor:
 class HasScope(permissions.BasePermission):
     """Each view names its resource (``scope_resource = "orders"``); reads need
     ``orders:read``, writes ``orders:write``. A view may override per action
-    with ``scope_map = {"cancel": "orders:write"}``."""
+    with ``scope_map = {"cancel": "orders:write"}``, or per action and method with
+    ``{"versions:post": "integrations:manage"}`` (checked first)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         resource = getattr(view, "scope_resource", None)
@@ -51,7 +52,9 @@ class HasScope(permissions.BasePermission):
             return True  # let the view answer 405; the method does nothing here to protect
         action = getattr(view, "action", None)
         scope_map = getattr(view, "scope_map", {})
-        if action in scope_map:
+        if f"{action}:{request.method.lower()}" in scope_map:
+            needed = scope_map[f"{action}:{request.method.lower()}"]
+        elif action in scope_map:
             needed = scope_map[action]
         else:
             needed = f"{resource}:{'read' if request.method in permissions.SAFE_METHODS else 'write'}"

@@ -6,7 +6,9 @@ ALL_SCOPES: frozenset[str] = frozenset(Scope.values)
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.ADMIN: ALL_SCOPES,
-    Role.DISPATCHER: ALL_SCOPES - {Scope.ACCOUNTS_WRITE},
+    # Dispatchers work the integrations' attention queue; connections, mappings and
+    # webhook endpoints hold secrets, so only admins (and keys granted it) manage them.
+    Role.DISPATCHER: ALL_SCOPES - {Scope.ACCOUNTS_WRITE, Scope.INTEGRATIONS_MANAGE, Scope.WEBHOOKS_WRITE},
     # Drivers see and act on their own routes and stops only; the selectors narrow
     # the rows, these scopes narrow the endpoints.
     Role.DRIVER: frozenset({Scope.ROUTES_READ, Scope.STOPS_READ, Scope.STOPS_WRITE}),
@@ -14,3 +16,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 
 # Scopes an API client may be granted: partner systems never manage people.
 API_CLIENT_SCOPES: frozenset[str] = ALL_SCOPES - {Scope.ACCOUNTS_READ, Scope.ACCOUNTS_WRITE}
+
+# A key bound to one order source (a shipper) may only be granted these: anything wider
+# (events, routes, hubs, integrations) would show it other shippers' data.
+SHIPPER_KEY_SCOPES: frozenset[str] = frozenset(
+    {Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.WEBHOOKS_READ, Scope.WEBHOOKS_WRITE}
+)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django.utils.text import slugify
 from apps.common.exceptions import ValidationFailed
 
 from .models import ApiClient, Membership, Organization, Role
-from .roles import API_CLIENT_SCOPES
+from .roles import API_CLIENT_SCOPES, SHIPPER_KEY_SCOPES
 
 KEY_PREFIX = "lm_"
 # Writing last_used_at on every request would turn every read into a write.
@@ -55,7 +56,7 @@ def member_create(*, org: Organization, username: str, password: str, role: str,
 
 
 def api_client_create(
-    *, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None
+    *, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None, order_source: str = ""
 ) -> tuple[ApiClient, str]:
     """Create a client and return it with its plaintext key, which is never retrievable again."""
     unknown = sorted(set(scopes) - API_CLIENT_SCOPES)
@@ -66,6 +67,12 @@ def api_client_create(
         errors["scopes"] = ["Grant at least one scope."]
     if not name.strip():
         errors["name"] = ["This field may not be blank."]
+    if order_source:
+        if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", order_source):
+            errors["order_source"] = ["Letters, digits and _ . : - only, at most 64."]
+        if wider := sorted(set(scopes) - SHIPPER_KEY_SCOPES):
+            errors["scopes"] = [f"A key bound to an order source can hold only orders and webhooks scopes, "
+                                f"not {', '.join(wider)}."]
     if errors:
         raise ValidationFailed(errors)
     for _ in range(5):
@@ -75,7 +82,7 @@ def api_client_create(
             with transaction.atomic():
                 client = ApiClient.objects.create(
                     org=org, name=name.strip(), prefix=prefix, key_hash=_hash_key(key), scopes=sorted(set(scopes)),
-                    created_by_id=created_by_id,
+                    created_by_id=created_by_id, order_source=order_source,
                 )
             return client, key
         except IntegrityError:

@@ -353,6 +353,9 @@ class StopCompleteIn(Contract):
 class ApiClientIn(Contract):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
     scopes: Annotated[list[StrictStr], Field(min_length=1)]
+    order_source: Annotated[StrictStr, Field(max_length=64, description=(
+        "Bind the key to one shipper: it creates orders with this source only and sees only those orders "
+        "and its own webhook endpoints (scopes: orders and webhooks only)"))] = ""
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

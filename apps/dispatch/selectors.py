@@ -99,6 +99,8 @@ def order_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySe
     params = params or {}
     errors: dict[str, list[str]] = {}
     qs = Order.objects.filter(org=actor.org).prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
+    if actor.order_source:
+        qs = qs.filter(source=actor.order_source)  # a shipper's key sees its own orders only
     if states := _choice(params, "state", list(OrderState.values), errors):
         qs = qs.filter(state__in=states)
     if outcomes := _choice(params, "outcome", [v for v in OrderOutcome.values if v], errors):

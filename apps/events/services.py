@@ -53,6 +53,10 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
         for i, e in enumerate(events)
     ]
     created = Event.objects.bulk_create(rows)
+    # Outbound webhooks: delivery rows in this same transaction (the outbox), sent after commit.
+    from apps.integrations.outbound.outbox import outbox_record
+
+    outbox_record(org_id=org.pk, events=created)
     # Live pushes go out only once the change is visible to everyone who reads it.
     from apps.realtime.publisher import publish_events
 

@@ -12,56 +12,30 @@ none fails ``test_every_route_declares_its_scope`` unless it is listed in SELF_S
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import pytest
-from django.urls import URLResolver, get_resolver
 from rest_framework import permissions
 from rest_framework.test import APIClient
 
-from apps.accounts.actor import system_actor
 from apps.accounts.roles import ROLE_SCOPES
 from apps.accounts.services import api_client_create
-from apps.dispatch.inputs import RouteIn
 from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
-from apps.dispatch.services.routes import route_create, route_publish
 from apps.events.models import Event
-from apps.pod.models import DispatchException, ProofOfDelivery
 from tests.conftest import client_for
-from tests.factories import OrderFactory, member
+from tests.factories import member
+from tests.matrix_world import CREDENTIAL_ROUTES, acme_world, api_routes, object_key, url_for
 
 # Routes any authenticated principal may call, about itself.
 SELF_SERVICE = {"me"}
-# Which fixture object a route's id names, by URL name prefix (as in tests/test_tenant_matrix.py).
-OBJECT_OF = {"hub": "hub", "vehicle": "vehicle", "driver": "driver", "order": "order", "route": "route",
-             "stop": "stop", "api-client": "api_client", "pod": "pod", "pod-exception": "pod_exception"}
-# Routes whose credential is in the URL (a token, a signed link), not a role's scope.
-CREDENTIAL_ROUTES = {"tracking-pod", "pod-media-file"}
 PARTNER_SCOPES = ["orders:read"]
 # Routes narrower than their scope: who else holds the scope is refused by the view.
 ONLY = {"location-batch": {"driver"},  # a position is only ever a driver's own
         "driver-actions": {"driver"}}  # so is a driver's arrive/complete/fail
 
 
-def _walk(patterns, prefix=""):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        else:
-            yield prefix + str(pattern.pattern), pattern
-
-
 def _routes():
-    for regex, pattern in _walk(get_resolver().url_patterns):
-        if not regex.startswith("api/v1/"):
-            continue
-        callback = pattern.callback
-        view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
-        actions = getattr(callback, "actions", None) or {
-            m: m for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
+    for regex, name, view, actions, _ in api_routes():
         for method, action in sorted(actions.items()):
-            yield regex, pattern.name or "", view, method, action
+            yield regex, name, view, method, action
 
 
 def needed_scope(view, method: str, action: str) -> str | None:
@@ -69,6 +43,8 @@ def needed_scope(view, method: str, action: str) -> str | None:
     if not resource:
         return None
     scope_map = getattr(view, "scope_map", {}) or {}
+    if f"{action}:{method}" in scope_map:
+        return scope_map[f"{action}:{method}"]
     if action in scope_map:
         return scope_map[action]
     return f"{resource}:{'read' if method.upper() in permissions.SAFE_METHODS else 'write'}"
@@ -79,27 +55,19 @@ ROUTES = list(_routes())
 
 def test_every_route_declares_its_scope():
     undeclared = [f"{method.upper()} {name}" for regex, name, view, method, action in ROUTES
-                  if needed_scope(view, method, action) is None and name not in SELF_SERVICE | CREDENTIAL_ROUTES]
+                  if needed_scope(view, method, action) is None and name not in SELF_SERVICE | set(CREDENTIAL_ROUTES)]
     assert not undeclared, f"these routes name no scope (HasScope refuses everyone): {undeclared}"
 
 
 def _url(regex: str, objects: dict, name: str) -> str:
-    key = next((OBJECT_OF[p] for p in sorted(OBJECT_OF, key=len, reverse=True)
-                if name == p or name.startswith(p + "-")), None)
-    value = objects[key].pk if key else 0
-    path = re.sub(r"\(\?P<\w+>[^)]*\)", str(value), regex)
-    path = re.sub(r"<(?:\w+:)?\w+>", str(value), path)
-    return "/" + path.replace("^", "").replace("$", "")
+    key = object_key(name)
+    return url_for(regex, objects[key].pk if key else 0)
 
 
 @pytest.fixture
 def world(acme, acme_hub, acme_van, bob):
-    actor = system_actor(acme)
-    order = OrderFactory(org=acme)
-    route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
-        hub=acme_hub.pk, date="2026-11-23", driver=bob.pk, vehicle=acme_van.pk, orders=[order.pk])))
+    objects = acme_world(acme, acme_hub, acme_van, bob)
     _, key = api_client_create(org=acme, name="Partner", scopes=PARTNER_SCOPES)
-    api_client, _ = api_client_create(org=acme, name="Another partner", scopes=PARTNER_SCOPES)
     partner = APIClient()
     partner.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     principals = {
@@ -109,12 +77,6 @@ def world(acme, acme_hub, acme_van, bob):
         "driver": (client_for(bob.user), ROLE_SCOPES["driver"]),
         "partner": (partner, frozenset(PARTNER_SCOPES)),
     }
-    stop = route.stops.get()
-    pod = ProofOfDelivery.objects.create(org=acme, stop=stop, order=order, driver=bob, action_key=uuid.uuid4())
-    objects = {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": order, "route": route,
-               "stop": stop, "api_client": api_client, "pod": pod,
-               "pod_exception": DispatchException.objects.create(org=acme, kind="double_completion", stop=stop,
-                                                                 order=order, pod=pod, message="Completed twice")}
     return principals, objects
 
 
@@ -125,7 +87,7 @@ def _state():
 
 
 CASES = [pytest.param(regex, name, view, method, action, id=f"{method.upper()} {name}")
-         for regex, name, view, method, action in ROUTES if name not in SELF_SERVICE | CREDENTIAL_ROUTES]
+         for regex, name, view, method, action in ROUTES if name not in SELF_SERVICE | set(CREDENTIAL_ROUTES)]
 
 
 @pytest.mark.parametrize(("regex", "name", "view", "method", "action"), CASES)

@@ -123,9 +123,10 @@ def test_the_matrix_names_every_role():
     assert set(PERSONAS) == set(Role.values) == set(ROLE_SCOPES)
 
 
-def test_admins_hold_every_scope_and_dispatchers_all_but_managing_accounts():
+def test_admins_hold_every_scope_and_dispatchers_all_but_managing_accounts_and_secrets():
     assert ROLE_SCOPES[Role.ADMIN] == set(Scope.values)
-    assert set(Scope.values) - ROLE_SCOPES[Role.DISPATCHER] == {Scope.ACCOUNTS_WRITE}
+    assert set(Scope.values) - ROLE_SCOPES[Role.DISPATCHER] == {
+        Scope.ACCOUNTS_WRITE, Scope.INTEGRATIONS_MANAGE, Scope.WEBHOOKS_WRITE}
 
 
 def test_drivers_hold_only_route_and_stop_scopes():

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -31,6 +31,16 @@ ORDER_FILTERS = [
 ]
 
 
+def _own_source(actor, data: OrderIn, path: str) -> OrderIn:
+    """A shipper's key (bound to an order source) creates orders under that source only;
+    the default source "api" stands for it."""
+    if not actor.order_source or data.source == actor.order_source:
+        return data
+    if data.source == "api":
+        return data.model_copy(update={"source": actor.order_source})
+    raise ValidationFailed({path: [f"This key creates orders with source {actor.order_source!r} only."]})
+
+
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     queryset = Order.objects.none()
     scope_resource = "orders"
@@ -47,11 +57,18 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     @extend_schema(
         request=OrderIn,
         responses={201: OrderSerializer, 200: OrderSerializer},
+        examples=[OpenApiExample("A shop's order", request_only=True, value={
+            "source": "shop", "external_id": "1001", "reference": "#1001", "customer_name": "Erika Mustermann",
+            "customer_phone": "+4930123456", "address_line1": "Torstraße 1", "city": "Berlin", "postal_code": "10119",
+            "country": "DE", "lat": 52.529, "lng": 13.401, "window_start": "2026-11-23T09:00:00+01:00",
+            "window_end": "2026-11-23T12:00:00+01:00",
+            "items": [{"sku": "MUG-RED", "quantity": 2, "weight_kg": 0.4, "volume_l": 1.2}]})],
         description="Create an order. Re-posting the same source and external_id with the same content returns "
         "the existing order with 200; with different content it is a 409 `idempotency_conflict`.",
     )
     def create(self, request: Request) -> Response:
-        result = orders.order_create(actor=self.actor, data=parse(OrderIn, request.data))
+        data = _own_source(self.actor, parse(OrderIn, request.data), "source")
+        result = orders.order_create(actor=self.actor, data=data)
         return Response(OrderSerializer(result.order).data,
                         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -68,7 +85,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
             raise ValidationFailed({"orders": [f"At most {settings.BULK_MAX_ORDERS} orders per request; "
                                                f"got {len(raw['orders'])}. Split the batch."]})
         data = parse(BulkOrdersIn, raw)
-        results = orders.order_bulk_create(actor=self.actor, orders=data.orders)
+        own = [_own_source(self.actor, o, f"orders.{i}.source") for i, o in enumerate(data.orders)]
+        results = orders.order_bulk_create(actor=self.actor, orders=own)
         created = sum(r.created for r in results)
         body = {
             "created": created,
