@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -38,3 +39,13 @@ def message_list(*, actor: Actor, params: Any) -> QuerySet[InboundMessage]:
     if external_id := params.get("external_id"):
         rows = rows.filter(external_id=external_id)
     return rows
+
+
+def outbox_oldest_pending() -> datetime | None:
+    """When the oldest webhook delivery still waiting to be made was written (all
+    organizations): the outbox lag an operator alerts on (apps/common/metrics.py)."""
+    from django.db.models import Min
+
+    from .models import DeliveryStatus, WebhookDelivery
+
+    return WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(oldest=Min("created_at"))["oldest"]

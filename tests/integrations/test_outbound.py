@@ -432,3 +432,31 @@ def test_a_globex_admin_cannot_replay_acmes_delivery(acme, globex, endpoint):
     assert gina.post(f"/api/v1/webhooks/endpoints/{endpoint.pk}/rotate-secret/").status_code == 404
     assert WebhookDelivery.objects.get().status == "dead"
     assert WebhookEndpoint.objects.get().secret == endpoint.secret
+
+
+# --- what the operator sees ----------------------------------------------------------------
+
+
+def test_metrics_show_the_outbox_lag_and_each_delivery_result(acme, endpoint, partner, client):
+    from apps.common import metrics
+
+    def sent_count(result):
+        return metrics.webhook_deliveries.labels(result=result)._value.get()
+
+    _order(acme)
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(minutes=20))
+    lag = [line for line in client.get("/metrics").content.decode().splitlines()
+           if line.startswith("lastmile_outbox_lag_seconds ")]
+    assert lag and 1190 < float(lag[0].split()[1]) < 1300
+
+    partner.answers = [Response(503)]
+    retries_before, sent_before = sent_count("retry"), sent_count("sent")
+    delivery_attempt(delivery_id=delivery.pk)
+    assert sent_count("retry") == retries_before + 1
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())  # the retry is due
+    delivery_attempt(delivery_id=delivery.pk)
+    assert sent_count("sent") == sent_before + 1
+    lag = [line for line in client.get("/metrics").content.decode().splitlines()
+           if line.startswith("lastmile_outbox_lag_seconds ")]
+    assert float(lag[0].split()[1]) == 0.0

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Organization
+from apps.common import metrics
 from apps.common.exceptions import Conflict, ValidationFailed
 from apps.events.types import ALL as EVENT_TYPES
 
@@ -217,6 +218,7 @@ def _record(delivery: WebhookDelivery, headers: dict[str, str], response: Respon
         delivery.save()
         if delivery.status != DeliveryStatus.PENDING:
             _next_in_line(delivery)
+    metrics.webhook_deliveries.labels(result=outcome).inc()
     return Outcome(outcome)
 
 
