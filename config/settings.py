@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.tracking",
     "apps.console",
     "apps.realtime",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,8 @@ WORKER_MAX_ATTEMPTS = env.int("WORKER_MAX_ATTEMPTS", default=5)
 PERIODIC_JOBS: dict[str, dict] = {
     "location-history-prune": {"task": "apps.tracking.tasks.location_history_prune",
                                "every_s": env.int("LOCATION_PRUNE_EVERY_S", default=3600)},
+    # Late location backlogs add route distance without an event: re-settle recent days.
+    "reports-settle": {"task": "apps.reports.tasks.reports_settle", "every_s": 3600},
 }
 
 # --- auth -------------------------------------------------------------------

@@ -29,7 +29,7 @@ class ApiClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
     def create(self, request: Request) -> Response:
         data = parse(ApiClientIn, request.data)
         client, key = api_client_create(org=self.actor.org, name=data.name, scopes=data.scopes,
-                                        created_by_id=self.actor.user_id)
+                                        created_by_id=self.actor.user_id, source=data.source)
         body = {**ApiClientSerializer(client).data, "key": key}
         return Response(body, status=status.HTTP_201_CREATED)
 

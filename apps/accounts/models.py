@@ -50,6 +50,7 @@ class Scope(models.TextChoices):
     STOPS_READ = "stops:read"
     STOPS_WRITE = "stops:write"
     EVENTS_READ = "events:read"
+    REPORTS_READ = "reports:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
 
@@ -66,6 +67,10 @@ class ApiClient(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list)
+    # A partner's key: when set, what the key reads about operations (reports) is
+    # narrowed to the orders of this source. Blank: the organization's own tool.
+    source = models.CharField(max_length=64, blank=True, default="",
+                              help_text="Order source this partner key is limited to in reports (blank: all)")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

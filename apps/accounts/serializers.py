@@ -6,7 +6,7 @@ from .models import ApiClient
 class ApiClientSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiClient
-        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "scopes", "source", "created_at", "last_used_at", "revoked_at"]
 
 
 class ApiClientCreatedSerializer(ApiClientSerializer):

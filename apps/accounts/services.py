@@ -55,7 +55,7 @@ def member_create(*, org: Organization, username: str, password: str, role: str,
 
 
 def api_client_create(
-    *, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None
+    *, org: Organization, name: str, scopes: list[str], created_by_id: int | None = None, source: str = ""
 ) -> tuple[ApiClient, str]:
     """Create a client and return it with its plaintext key, which is never retrievable again."""
     unknown = sorted(set(scopes) - API_CLIENT_SCOPES)
@@ -75,7 +75,7 @@ def api_client_create(
             with transaction.atomic():
                 client = ApiClient.objects.create(
                     org=org, name=name.strip(), prefix=prefix, key_hash=_hash_key(key), scopes=sorted(set(scopes)),
-                    created_by_id=created_by_id,
+                    created_by_id=created_by_id, source=source,
                 )
             return client, key
         except IntegrityError:

@@ -353,6 +353,8 @@ class StopCompleteIn(Contract):
 class ApiClientIn(Contract):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
     scopes: Annotated[list[StrictStr], Field(min_length=1)]
+    # A partner's order source: its reports see only these orders.
+    source: Annotated[StrictStr, Field(max_length=64)] = ""
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -57,6 +57,10 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
     from apps.realtime.publisher import publish_events
 
     transaction.on_commit(lambda: publish_events(created))
+    # Report summaries are rebuilt from the committed rows, so they are marked stale after commit too.
+    from apps.reports.summary import summary_note_events
+
+    transaction.on_commit(lambda: summary_note_events(created))
     return created
 
 
