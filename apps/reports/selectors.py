@@ -119,8 +119,8 @@ def report_filters(*, actor: Actor, params: Mapping[str, Any]) -> ReportFilters:
 
 # --- summary path -------------------------------------------------------------------
 
-STOP_SUMS = {name: Sum(name) for name in kpis.STOP_COUNTERS}
-ROUTE_SUMS = {
+STOP_SUMS = {f"t_{name}": Sum(name) for name in kpis.STOP_COUNTERS}
+ROUTE_SUMS = {f"t_{name}": aggregate for name, aggregate in {
     "routes": Count("id"),
     "route_attempts": Sum("attempts"),
     "work_s": Sum("work_s"),
@@ -133,7 +133,11 @@ ROUTE_SUMS = {
     "tracked_planned_s": Sum("planned_s", filter=Q(actual_m__isnull=False)),
     "actual_m": Sum("actual_m"),
     "actual_s": Sum("actual_s"),
-}
+}.items()}  # prefixed: an aggregate named like a column would shadow it for the next one
+
+
+def _untag(row: dict[str, Any]) -> dict[str, Any]:
+    return {k[2:]: v for k, v in row.items() if k.startswith("t_")}
 
 
 def _stats(f: ReportFilters) -> QuerySet[DailyStats]:
@@ -163,11 +167,12 @@ def _summary_grouped(f: ReportFilters, by: str | None) -> Grouped:
     with_routes = f.source is None and by != "source"
     field = {"day": "day", "hub": "hub_id", "driver": "driver_id", "source": "source"}.get(by or "")
     if field is None:
-        stops = {None: _stats(f).aggregate(**STOP_SUMS)}
-        routes = {None: _route_stats(f).aggregate(**ROUTE_SUMS)} if with_routes else {}
+        stops = {None: _untag(_stats(f).aggregate(**STOP_SUMS))}
+        routes = {None: _untag(_route_stats(f).aggregate(**ROUTE_SUMS))} if with_routes else {}
     else:
-        stops = {row.pop(field): row for row in _stats(f).values(field).annotate(**STOP_SUMS).order_by(field)}
-        routes = ({row.pop(field): row for row in _route_stats(f).values(field).annotate(**ROUTE_SUMS).order_by(field)}
+        stops = {row[field]: _untag(row) for row in _stats(f).values(field).annotate(**STOP_SUMS).order_by(field)}
+        routes = ({row[field]: _untag(row)
+                   for row in _route_stats(f).values(field).annotate(**ROUTE_SUMS).order_by(field)}
                   if with_routes else {})
     keys = list(stops) + [k for k in routes if k not in stops]
     return {k: (stops.get(k, {}), (routes.get(k, {}) if with_routes else None)) for k in keys}

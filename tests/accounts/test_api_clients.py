@@ -132,7 +132,8 @@ def test_retrieving_a_client_never_shows_its_key(as_alice, shop_key):
     response = as_alice.get(detail(client.id))
 
     assert response.status_code == 200
-    assert set(response.json()) == {"id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"}
+    assert set(response.json()) == {"id", "name", "prefix", "scopes", "source", "created_at", "last_used_at",
+                                    "revoked_at"}
     assert key not in response.content.decode()
 
 
