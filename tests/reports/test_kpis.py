@@ -3,6 +3,8 @@ orders, a stop completed offline and synced the next day)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from apps.dispatch.optimization.travel import StraightLineProvider
@@ -94,7 +96,7 @@ def test_distance_and_drive_time_planned_vs_actual(acme, history):
 
     def planned(points):
         path = [HUB, *points, HUB]
-        return [sum(x) for x in zip(*(leg(a, b) for a, b in zip(path, path[1:], strict=False)), strict=True)]
+        return [sum(x) for x in zip(*(leg(a, b) for a, b in itertools.pairwise(path)), strict=True)]
 
     r1_s, r1_m = planned([COORDS["o1"], COORDS["o2"], COORDS["o3"]])  # o4's stop was cancelled
     r2_s, r2_m = planned([COORDS["o5"], COORDS["o6"]])

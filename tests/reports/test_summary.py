@@ -54,9 +54,9 @@ def test_events_that_change_no_figure_mark_nothing(acme, django_capture_on_commi
 def test_a_cancellation_counts_on_the_local_day_it_happened(acme, acme_hub, django_capture_on_commit_callbacks):
     order = OrderFactory(org=acme, hub=acme_hub)
     # 23:30 UTC on Monday is 00:30 on Tuesday in Berlin, Acme's time zone.
-    with time_machine.travel(datetime(2026, 11, 23, 23, 30, tzinfo=UTC), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            order_cancel(actor=system_actor(acme), order=order)
+    with (time_machine.travel(datetime(2026, 11, 23, 23, 30, tzinfo=UTC), tick=False),
+          django_capture_on_commit_callbacks(execute=True)):
+        order_cancel(actor=system_actor(acme), order=order)
 
     assert list(ReportDay.objects.values_list("day", "stale")) == [(D2, True)]
     summary_refresh_stale()
