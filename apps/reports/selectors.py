@@ -27,7 +27,7 @@ from apps.common.exceptions import DomainError, ValidationFailed
 from apps.dispatch.models import Driver, Hub, Order, StopOutcome
 
 from . import facts, kpis, seams
-from .models import DailyStats, ReportDay, RouteStats
+from .models import DailyStats, Grain, ReportDay, RouteStats
 
 MAX_RANGE_DAYS = 800  # two years and a bit: a year against the last one
 DEFAULT_RANGE_DAYS = 30
@@ -140,8 +140,17 @@ def _untag(row: dict[str, Any]) -> dict[str, Any]:
     return {k[2:]: v for k, v in row.items() if k.startswith("t_")}
 
 
-def _stats(f: ReportFilters) -> QuerySet[DailyStats]:
-    qs = DailyStats.objects.filter(org=f.actor.org, day__gte=f.date_from, day__lte=f.date_to)
+def _grain(f: ReportFilters, by: str | None) -> str:
+    """The smallest grain that can answer: the full one only for driver and source at once."""
+    per_driver = f.driver_id is not None or by == "driver"
+    per_source = f.source is not None or by == "source"
+    if per_driver and per_source:
+        return Grain.FULL
+    return Grain.DRIVER if per_driver else Grain.SOURCE
+
+
+def _stats(f: ReportFilters, by: str | None) -> QuerySet[DailyStats]:
+    qs = DailyStats.objects.filter(org=f.actor.org, grain=_grain(f, by), day__gte=f.date_from, day__lte=f.date_to)
     if f.hub_id is not None:
         qs = qs.filter(hub_id=f.hub_id)
     if f.driver_id is not None:
@@ -167,10 +176,10 @@ def _summary_grouped(f: ReportFilters, by: str | None) -> Grouped:
     with_routes = f.source is None and by != "source"
     field = {"day": "day", "hub": "hub_id", "driver": "driver_id", "source": "source"}.get(by or "")
     if field is None:
-        stops = {None: _untag(_stats(f).aggregate(**STOP_SUMS))}
+        stops = {None: _untag(_stats(f, by).aggregate(**STOP_SUMS))}
         routes = {None: _untag(_route_stats(f).aggregate(**ROUTE_SUMS))} if with_routes else {}
     else:
-        stops = {row[field]: _untag(row) for row in _stats(f).values(field).annotate(**STOP_SUMS).order_by(field)}
+        stops = {row[field]: _untag(row) for row in _stats(f, by).values(field).annotate(**STOP_SUMS).order_by(field)}
         routes = ({row[field]: _untag(row)
                    for row in _route_stats(f).values(field).annotate(**ROUTE_SUMS).order_by(field)}
                   if with_routes else {})

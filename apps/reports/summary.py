@@ -27,8 +27,8 @@ from apps.accounts.models import Organization
 from apps.dispatch.models import Order, Route
 from apps.events.models import Event
 
-from . import facts
-from .models import DailyStats, ReportDay, RouteStats
+from . import facts, kpis
+from .models import DailyStats, Grain, ReportDay, RouteStats
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +49,24 @@ def summary_rebuild_day(*, org: Organization, day: date) -> tuple[int, int]:
         DailyStats.objects.filter(org=org, day=day).delete()
         RouteStats.objects.filter(org=org, day=day).delete()
         DailyStats.objects.bulk_create([
-            DailyStats(org=org, day=key[0], hub_id=key[1], driver_id=key[2], source=key[3], **values)
-            for key, values in counters.items()
+            DailyStats(org=org, grain=grain, day=key[0], hub_id=key[1], driver_id=key[2], source=key[3], **values)
+            for grain, rows in rollups(counters).items() for key, values in rows.items()
         ], batch_size=1000)
         RouteStats.objects.bulk_create([RouteStats(org=org, **row) for row in routes], batch_size=1000)
         marker.stale = False
         marker.built_at = timezone.now()
         marker.save(update_fields=["stale", "built_at"])
     return len(counters), len(routes)
+
+
+def rollups(counters: dict[facts.Key, dict[str, int]]) -> dict[str, dict[facts.Key, dict[str, int]]]:
+    """The full grain and its two rollups (without source, without driver)."""
+    by_driver: dict[facts.Key, dict[str, int]] = {}
+    by_source: dict[facts.Key, dict[str, int]] = {}
+    for (day, hub, driver, source), values in counters.items():
+        kpis.add(by_driver.setdefault((day, hub, driver, ""), {}), values)
+        kpis.add(by_source.setdefault((day, hub, None, source), {}), values)
+    return {Grain.FULL: counters, Grain.DRIVER: by_driver, Grain.SOURCE: by_source}
 
 
 def summary_mark_stale(*, org_id: int, days: Iterable[date]) -> int:

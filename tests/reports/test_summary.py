@@ -12,7 +12,7 @@ from django_tasks_db.models import DBTaskResult
 
 from apps.accounts.actor import system_actor
 from apps.dispatch.services.orders import order_cancel
-from apps.reports.models import DailyStats, ReportDay, RouteStats
+from apps.reports.models import DailyStats, Grain, ReportDay, RouteStats
 from apps.reports.selectors import ReportFilters, report_kpis
 from apps.reports.summary import _claim_stale, summary_rebuild_day, summary_refresh_stale
 from tests.factories import OrderFactory
@@ -60,13 +60,13 @@ def test_a_cancellation_counts_on_the_local_day_it_happened(acme, acme_hub, djan
 
     assert list(ReportDay.objects.values_list("day", "stale")) == [(D2, True)]
     summary_refresh_stale()
-    assert DailyStats.objects.get(org=acme).day == D2
+    assert set(DailyStats.objects.filter(org=acme).values_list("day", "cancelled")) == {(D2, 1)}
 
 
 def test_rebuilding_a_day_twice_gives_the_same_rows(acme, history):
     def rows():
-        return (sorted(DailyStats.objects.filter(day=D1).values_list("hub", "driver", "source", "attempts", "on_time"),
-                       key=str),
+        full = DailyStats.objects.filter(day=D1, grain=Grain.FULL)
+        return (sorted(full.values_list("hub", "driver", "source", "attempts", "on_time"), key=str),
                 sorted(RouteStats.objects.filter(day=D1).values_list("route", "attempts", "planned_m", "actual_m"),
                        key=str))
 
@@ -98,3 +98,15 @@ def test_the_rebuild_command_rebuilds_a_range_of_days(acme, acme_hub, acme_van, 
     assert sorted(ReportDay.objects.filter(org=acme).values_list("day", "stale")) == [
         (D1.replace(day=22), False), (D1, False), (D2, False)]
     assert report_kpis(ReportFilters(actor=system_actor(acme), date_from=D1, date_to=D2))["kpis"]["attempts"] == 6
+
+
+def test_each_grain_of_a_day_adds_up_to_the_same_totals(acme, history):
+    from django.db.models import Sum
+
+    totals = {grain: DailyStats.objects.filter(org=acme, grain=grain).aggregate(a=Sum("attempts"), c=Sum("cancelled"),
+                                                                                   o=Sum("on_time"))
+              for grain in Grain.values}
+
+    assert {tuple(t.values()) for t in totals.values()} == {(6, 2, 3)}
+    assert not DailyStats.objects.filter(grain=Grain.SOURCE, driver__isnull=False).exists()
+    assert not DailyStats.objects.filter(grain=Grain.DRIVER).exclude(source="").exists()
