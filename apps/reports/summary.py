@@ -48,7 +48,7 @@ def summary_rebuild_day(*, org: Organization, day: date) -> tuple[int, int]:
         routes = facts.route_rows(scope, attempts)
         DailyStats.objects.filter(org=org, day=day).delete()
         RouteStats.objects.filter(org=org, day=day).delete()
-        DailyStats.objects.bulk_create([
+        stats = DailyStats.objects.bulk_create([
             DailyStats(org=org, grain=grain, day=key[0], hub_id=key[1], driver_id=key[2], source=key[3], **values)
             for grain, rows in rollups(counters).items() for key, values in rows.items()
         ], batch_size=1000)
@@ -56,7 +56,7 @@ def summary_rebuild_day(*, org: Organization, day: date) -> tuple[int, int]:
         marker.stale = False
         marker.built_at = timezone.now()
         marker.save(update_fields=["stale", "built_at"])
-    return len(counters), len(routes)
+    return len(stats), len(routes)
 
 
 def rollups(counters: dict[facts.Key, dict[str, int]]) -> dict[str, dict[facts.Key, dict[str, int]]]:
