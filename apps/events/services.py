@@ -53,14 +53,17 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
         for i, e in enumerate(events)
     ]
     created = Event.objects.bulk_create(rows)
-    # Live pushes go out only once the change is visible to everyone who reads it.
+    # Live pushes go out only once the change is visible to everyone who reads it; the
+    # report summaries are rebuilt from committed rows, so their days are marked stale
+    # then too. Neither raises.
     from apps.realtime.publisher import publish_events
-
-    transaction.on_commit(lambda: publish_events(created))
-    # Report summaries are rebuilt from the committed rows, so they are marked stale after commit too.
     from apps.reports.summary import summary_note_events
 
-    transaction.on_commit(lambda: summary_note_events(created))
+    def after_commit() -> None:
+        publish_events(created)
+        summary_note_events(created)
+
+    transaction.on_commit(after_commit)
     return created
 
 
