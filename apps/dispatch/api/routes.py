@@ -109,7 +109,8 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
         data = parse(StopCompleteIn, request.data or {})
-        stop = stops.stop_complete(actor=self.actor, stop=self.get_object(), notes=data.notes)
+        stop = stops.stop_complete(actor=self.actor, stop=self.get_object(), notes=data.notes,
+                                   occurred_at=data.occurred_at)
         return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
 
     @extend_schema(request=StopFailIn, responses=StopSerializer)
@@ -117,5 +118,6 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     def fail(self, request: Request, pk: str) -> Response:
         stop = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(StopFailIn, request.data)
-        stop = stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes)
+        stop = stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes,
+                               occurred_at=data.occurred_at)
         return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
