@@ -21,6 +21,8 @@ Measured, for typical filter combinations (range x hub / driver / partner):
   (KPIs, daily series, per-hub, per-driver and per-source breakdowns, failures per reason)
   through DRF's test client in this process, as a dispatcher. The figure is the sum.
 * ``kpis``: the KPI request alone.
+* ``drill``: the first page (50 rows) of the orders behind a rare figure (failed,
+  address not found), as a click on a tile or reason fetches it.
 * ``raw``: the baseline. The same KPIs computed straight from the dispatch tables
   (``report_kpis(mode="raw")``: the code that builds the summary, run over the range).
 
@@ -314,6 +316,13 @@ def measure(org, first_day: date, last_day: date, rounds: int, raw_days_limit: i
         def kpis_only(params=params):
             assert client.get("/api/v1/reports/kpis/", params).status_code == 200
 
+        def drill(params=params):
+            # The first page of the orders behind "failed, address not found": a rare figure,
+            # so the newest-first walk has to look far for its 50 rows.
+            response = client.get("/api/v1/reports/orders/", {**params, "metric": "failed:address_not_found",
+                                                              "page_size": 50})
+            assert response.status_code == 200 and response.json()["results"]
+
         summary = client.get("/api/v1/reports/kpis/", params).json()["kpis"]
         f = ReportFilters(actor=system_actor(org), date_from=start, date_to=last_day, hub_id=extra.get("hub"),
                           driver_id=extra.get("driver"), source=extra.get("source"))
@@ -329,10 +338,11 @@ def measure(org, first_day: date, last_day: date, rounds: int, raw_days_limit: i
                 raise SystemExit(f"summary and raw disagree for {label}: {summary} != {raw}")
         page_s = best_of(rounds, page)
         kpis_s = best_of(rounds, kpis_only)
+        drill_s = best_of(rounds, drill)
         results.append({"label": label, "attempts": summary["attempts"], "page_s": page_s, "kpis_s": kpis_s,
-                        "raw_s": raw_s})
-        log(f"  {label}: page {page_s * 1000:.0f} ms, kpis {kpis_s * 1000:.0f} ms, raw "
-            f"{'-' if raw_s is None else f'{raw_s:.2f} s'}")
+                        "drill_s": drill_s, "raw_s": raw_s})
+        log(f"  {label}: page {page_s * 1000:.0f} ms, kpis {kpis_s * 1000:.0f} ms, drill-down {drill_s * 1000:.0f} ms, "
+            f"raw {'-' if raw_s is None else f'{raw_s:.2f} s'}")
     return results
 
 
@@ -371,12 +381,13 @@ def main(argv: list[str] | None = None) -> None:
             f"({timings['rebuild_per_day_ms']:.0f} ms per day of {args.orders_per_day} orders)")
     results = measure(org, first_day, last_day, args.rounds, args.raw_days, log)
     log("")
-    log(f"{'filters':<28} {'attempts':>9} {'page ms':>8} {'kpis ms':>8} {'raw kpis s':>11} {'raw/kpis':>9}")
+    log(f"{'filters':<28} {'attempts':>9} {'page ms':>8} {'kpis ms':>8} {'drill ms':>9} {'raw kpis s':>11} "
+        f"{'raw/kpis':>9}")
     for r in results:
         ratio = f"{r['raw_s'] / r['kpis_s']:.0f}x" if r["raw_s"] else "-"
         raw = f"{r['raw_s']:.2f}" if r["raw_s"] is not None else "-"
         log(f"{r['label']:<28} {r['attempts']:>9,} {r['page_s'] * 1000:>8.0f} {r['kpis_s'] * 1000:>8.0f} "
-            f"{raw:>11} {ratio:>9}")
+            f"{r['drill_s'] * 1000:>9.0f} {raw:>11} {ratio:>9}")
     worst = max(results, key=lambda r: r["page_s"])
     whole, month = results[1], results[0]
     met = "met" if worst["page_s"] < TARGET_S else "MISSED"
