@@ -34,7 +34,7 @@ def _snapshot():
     )
 
 
-LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients"]
+LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "reports/orders"]
 
 
 @pytest.mark.parametrize("resource", LISTS)

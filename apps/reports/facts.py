@@ -25,7 +25,7 @@ from django.db.models import OuterRef, Subquery
 
 from apps.accounts.models import Organization
 from apps.dispatch.models import Order, OrderState, Route, Stop, StopKind, StopOutcome, StopState
-from apps.dispatch.optimization.travel import StraightLineProvider, TravelTimeProvider, default_provider
+from apps.dispatch.optimization.travel import StraightLineProvider, TravelTimeProvider
 from apps.dispatch.timing import haversine_m
 from apps.tracking.models import LocationPing, PingStatus
 
@@ -152,14 +152,12 @@ def track_totals(fixes: list[tuple[datetime, float, float]]) -> tuple[int, int] 
     return round(metres), round(moving)
 
 
-def route_rows(scope: Scope, attempts: Iterable[dict[str, Any]],
-               provider: TravelTimeProvider | None = None) -> list[dict[str, Any]]:
-    """One row per route with at least one attempt in ``attempts``: the route figures."""
-    provider = provider or default_provider()
-    if not isinstance(provider, StraightLineProvider):
-        # Planned figures are defined on the straight-line model (the plan's own);
-        # a road-network provider would make last year's plans change under us.
-        provider = StraightLineProvider()
+def route_rows(scope: Scope, attempts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per route with at least one attempt in ``attempts``: the route figures.
+
+    Planned figures always use the straight-line provider, not ``default_provider()``:
+    configuring a road-network provider must not change last year's plans under us."""
+    provider = StraightLineProvider()
     per_route: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in attempts:
         per_route[row["route_id"]].append(row)

@@ -110,3 +110,15 @@ def test_each_grain_of_a_day_adds_up_to_the_same_totals(acme, history):
     assert {tuple(t.values()) for t in totals.values()} == {(6, 2, 3)}
     assert not DailyStats.objects.filter(grain=Grain.SOURCE, driver__isnull=False).exists()
     assert not DailyStats.objects.filter(grain=Grain.DRIVER).exclude(source="").exists()
+
+
+def test_the_hourly_settle_re_marks_only_the_last_two_days(acme):
+    from apps.reports.summary import summary_settle
+
+    for day in (D1.replace(day=20), D1, D2):
+        ReportDay.objects.create(org=acme, day=day, stale=False)
+
+    marked = summary_settle(now=datetime(2026, 11, 24, 12, tzinfo=UTC))
+
+    assert marked == 2
+    assert sorted(ReportDay.objects.filter(stale=True).values_list("day", flat=True)) == [D1, D2]
