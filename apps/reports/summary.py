@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Events that can change a report figure. Everything else (order.created, hub and
 # fleet changes, locations) leaves the summary as it is.
 RELEVANT = ("stop.", "order.delivered", "order.failed", "order.cancelled", "route.")
+# How long the figures may lag behind the operation (plus the rebuild itself).
+REFRESH_DELAY = timedelta(seconds=10)
 
 
 def summary_rebuild_day(*, org: Organization, day: date) -> tuple[int, int]:
@@ -114,7 +116,10 @@ def summary_note_events(events: Sequence[Event]) -> None:
         if newly:
             from .tasks import reports_refresh
 
-            reports_refresh.enqueue()
+            # Wait a little before rebuilding: the events that follow meanwhile find the
+            # day already stale and queue nothing, so a busy day costs at most one
+            # rebuild per REFRESH_DELAY, however many stops are completed.
+            reports_refresh.using(run_after=timezone.now() + REFRESH_DELAY).enqueue()
     except Exception:
         logger.warning("could not mark report days stale after %d events", len(events), exc_info=True)
 

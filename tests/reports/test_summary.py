@@ -35,7 +35,8 @@ def test_a_stop_synced_a_day_late_marks_the_day_it_happened_stale(acme, acme_hub
 
     assert ReportDay.objects.get(org=acme, day=D1).stale
     assert not ReportDay.objects.get(org=acme, day=D2).stale
-    assert DBTaskResult.objects.filter(task_path="apps.reports.tasks.reports_refresh").exists()
+    [job] = DBTaskResult.objects.filter(task_path="apps.reports.tasks.reports_refresh")
+    assert job.run_after > job.enqueued_at  # delayed: the next events of a busy day coalesce into it
     assert summary_refresh_stale() == 1
     assert (monday(acme)["attempts"], monday(acme)["on_time"]) == (5, 2)  # on time on the device's clock
 
@@ -122,3 +123,14 @@ def test_the_hourly_settle_re_marks_only_the_last_two_days(acme):
 
     assert marked == 2
     assert sorted(ReportDay.objects.filter(stale=True).values_list("day", flat=True)) == [D1, D2]
+
+
+def test_a_busy_day_queues_one_rebuild_until_it_runs(acme, acme_hub, acme_van, bob,
+                                                     django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        build_history(acme, acme_hub, acme_van, bob)
+
+    # Dozens of committed events over two days: one job per day that turned stale.
+    assert DBTaskResult.objects.filter(task_path="apps.reports.tasks.reports_refresh").count() == 2
+    assert summary_refresh_stale() == 2
+    assert monday(acme)["attempts"] == 5
