@@ -345,6 +345,10 @@ _OCCURRED_AT = ("When the driver did it, by the device's clock, for an action qu
                 "(default: now). At most 2 minutes in the future.")
 
 
+class StopArriveIn(Contract):
+    occurred_at: Annotated[AwareDatetime | None, Field(description=_OCCURRED_AT)] = None
+
+
 class StopFailIn(Contract):
     reason: FailureReason
     notes: Annotated[StrictStr, Field(max_length=2000)] = ""

@@ -100,7 +100,7 @@ def attempt_of(row: dict[str, Any]) -> kpis.Attempt:
         succeeded=row["outcome"] == StopOutcome.SUCCEEDED,
         failure_reason=row["failure_reason"] or "",
         first_attempt=row["first_id"] == row["id"],
-        arrival=row["arrived_at"] or row["completed_at"],
+        arrival=kpis.arrival_time(row["arrived_at"], row["completed_at"]),
         window_start=row["order__window_start"],
         window_end=row["order__window_end"],
         predicted_arrival=seams.stop_predicted_arrival(row),
@@ -174,7 +174,7 @@ def route_rows(scope: Scope, attempts: Iterable[dict[str, Any]]) -> list[dict[st
     spans: dict[int, tuple[datetime, datetime, datetime]] = {}
     for route_id, rows in per_route.items():
         route = routes[route_id]
-        first = min(r["arrived_at"] or r["completed_at"] for r in rows)
+        first = min(kpis.arrival_time(r["arrived_at"], r["completed_at"]) for r in rows)
         last = max(r["completed_at"] for r in rows)
         # Device times win over the server's: a route worked offline is started and
         # finished on the server when it syncs, later than the driver really worked.

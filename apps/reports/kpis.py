@@ -52,6 +52,15 @@ def eta_bucket(error_s: float) -> int:
     return len(ETA_BUCKETS_S)
 
 
+def arrival_time(arrived_at: datetime | None, completed_at: datetime | None) -> datetime | None:
+    """When the driver got there: the "arrived" tap, or the completion when there was no
+    tap, or when the completion is earlier (an arrival recorded with a later clock: an
+    offline tap synced without its device time cannot postdate the delivery)."""
+    if arrived_at is None:
+        return completed_at
+    return min(arrived_at, completed_at) if completed_at is not None else arrived_at
+
+
 def window_verdict(arrival: datetime | None, start: datetime | None, end: datetime | None) -> str | None:
     """``on_time``, ``early`` or ``late`` for a delivery at ``arrival``; None without a window."""
     if arrival is None or (start is None and end is None):

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
@@ -289,7 +289,7 @@ def drill_queryset(f: ReportFilters, metric: str) -> QuerySet:
     if metric == "cancelled":
         return facts.cancellations_queryset(f.scope()).select_related("hub")
     qs = (facts.attempts_queryset(f.scope()).select_related("order", "route__hub", "route__driver")
-          .annotate(arrival=Coalesce("arrived_at", "completed_at")))
+          .annotate(arrival=Least(Coalesce("arrived_at", "completed_at"), "completed_at")))  # kpis.arrival_time
     windowed = Q(order__window_start__isnull=False) | Q(order__window_end__isnull=False)
     early = Q(order__window_start__isnull=False, arrival__lt=F("order__window_start"))
     late = Q(order__window_end__isnull=False, arrival__gt=F("order__window_end"))
@@ -334,7 +334,7 @@ def drill_rows(f: ReportFilters, metric: str, rows: list[Any]) -> list[dict[str,
         required = list(s.order.pod_requirements or [])
         captured = seams.pod_proofs_captured(row)
         predicted = seams.stop_predicted_arrival(row)
-        arrival = s.arrived_at or s.completed_at
+        arrival = kpis.arrival_time(s.arrived_at, s.completed_at)
         out.append({
             "order_id": s.order_id, "external_id": s.order.external_id, "reference": s.order.reference,
             "source": s.order.source, "customer_name": s.order.customer_name,

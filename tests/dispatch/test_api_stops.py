@@ -276,6 +276,20 @@ class TestOfflineActions:
         assert happened.tzinfo is not None and happened.astimezone(UTC) == datetime.fromisoformat(
             response.json()["completed_at"].replace("Z", "+00:00"))
 
+    def test_an_arrival_synced_later_keeps_the_time_it_happened(self, as_bob, route):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        first, _ = _stops(route)
+        happened = (timezone.now() - timedelta(minutes=40)).replace(microsecond=0)
+
+        response = as_bob.post(f"{URL}{first.pk}/arrive/", {"occurred_at": happened.isoformat()}, format="json")
+
+        assert response.status_code == 200
+        first.refresh_from_db()
+        assert (first.state, first.arrived_at) == ("arrived", happened)
+
     @pytest.mark.parametrize(("occurred_at", "why"), [
         ("2999-01-01T10:00:00+00:00", "in the future"),
         ("2026-11-23T10:00:00", "timezone"),

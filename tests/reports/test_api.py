@@ -194,3 +194,16 @@ def test_figures_follow_the_summary_after_a_rebuild(as_dave, acme, history):
     summary_rebuild_day(org=acme, day=D1)
 
     assert (before, as_dave.get("/api/v1/reports/kpis/", RANGE).json()["kpis"]["windowed"]) == (4, 3)
+
+
+def test_a_partners_csv_holds_only_its_own_orders(acme, history):
+    erp = key_client(acme, source="erp")
+
+    rows = csv_rows(erp.get("/api/v1/reports/export/", {**RANGE, "table": "orders"}))
+    by_driver = erp.get("/api/v1/reports/export/", {**RANGE, "table": "drivers"})
+
+    header = rows[0]
+    assert sorted(r[header.index("reference")] for r in rows[1:]) == ["o3", "o6"]
+    assert {r[header.index("source")] for r in rows[1:]} == {"erp"}
+    assert by_driver.status_code == 403
+    assert by_driver.json()["code"] == "permission_denied"

@@ -167,3 +167,31 @@ def test_webhook_success_is_reported_as_not_available_yet(acme, history):
 
     assert body["webhooks"]["available"] is False
     assert body["webhooks"]["success_rate"] is None
+
+
+def test_an_arrival_recorded_after_the_delivery_does_not_make_it_late():
+    from datetime import UTC, datetime
+
+    from apps.reports.kpis import arrival_time, window_verdict
+
+    delivered = datetime(2026, 11, 23, 11, 50, tzinfo=UTC)
+    synced_tap = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # an offline "arrived" tap stamped at sync
+    window = (datetime(2026, 11, 23, 9, tzinfo=UTC), datetime(2026, 11, 23, 12, tzinfo=UTC))
+
+    assert arrival_time(synced_tap, delivered) == delivered
+    assert window_verdict(arrival_time(synced_tap, delivered), *window) == "on_time"
+    assert arrival_time(None, delivered) == delivered
+    assert arrival_time(datetime(2026, 11, 23, 11, 45, tzinfo=UTC), delivered).minute == 45
+
+
+def test_the_p90_is_read_from_the_summed_histogram():
+    from apps.reports.kpis import ETA_BUCKET_COUNT, eta_bucket, eta_p90_s
+
+    histogram = [0] * ETA_BUCKET_COUNT
+    for error in [30] * 9 + [100]:  # nine small errors and one of 100 s (bucket 60-120 s)
+        histogram[eta_bucket(error)] += 1
+
+    assert eta_p90_s(histogram) == 60  # rank 9 of 10 is in the first bucket, at its top edge
+    histogram[eta_bucket(10_000)] += 10  # ten more beyond two hours
+    assert eta_p90_s(histogram) == 7200  # "at least 2 h"
+    assert eta_p90_s([0] * ETA_BUCKET_COUNT) is None

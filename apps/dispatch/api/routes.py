@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
-from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopCompleteIn, StopFailIn, parse
+from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopArriveIn, StopCompleteIn, StopFailIn, parse
 from ..models import Route, Stop
 from ..serializers import RouteDetailSerializer, RouteSerializer, StopSerializer
 from ..services import routes, stops
@@ -99,10 +99,12 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     def list(self, request: Request) -> Response:
         return super().list(request)
 
-    @extend_schema(request=None, responses=StopSerializer)
+    @extend_schema(request=StopArriveIn, responses=StopSerializer)
     @action(detail=True, methods=["post"])
     def arrive(self, request: Request, pk: str) -> Response:
-        stop = stops.stop_arrive(actor=self.actor, stop=self.get_object())
+        stop = self.get_object()  # another tenant's id is a 404 whatever the body says
+        data = parse(StopArriveIn, request.data or {})
+        stop = stops.stop_arrive(actor=self.actor, stop=stop, occurred_at=data.occurred_at)
         return Response(StopSerializer(self.get_queryset().get(pk=stop.pk)).data)
 
     @extend_schema(request=StopCompleteIn, responses=StopSerializer)
