@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "apps.console",
     "apps.realtime",
     "apps.integrations",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -306,6 +307,8 @@ PERIODIC_JOBS: dict[str, dict] = {
                            "every_s": env.int("INTEGRATIONS_SWEEP_EVERY_S", default=60)},
     "integrations-reconcile": {"task": "apps.integrations.tasks.reconcile_all",
                                "every_s": env.int("INTEGRATIONS_RECONCILE_EVERY_S", default=900)},
+    # Late location backlogs add route distance without an event: re-settle recent days.
+    "reports-settle": {"task": "apps.reports.tasks.reports_settle", "every_s": 3600},
 }
 
 # --- auth -------------------------------------------------------------------

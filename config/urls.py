@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("apps.tracking.urls")),
     path("", include("apps.pod.urls")),
     path("", include("apps.integrations.urls")),
+    path("", include("apps.reports.urls")),
     path("", include(api_router.urls)),
 ]
 

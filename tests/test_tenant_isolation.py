@@ -57,7 +57,7 @@ def _integrations(acme):
 
 LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "pods", "pod-exceptions",
          "integrations/connections",
-         "integrations/messages", "integrations/mappings", "webhooks/endpoints", "webhooks/deliveries"]
+         "integrations/messages", "integrations/mappings", "webhooks/endpoints", "webhooks/deliveries", "reports/orders"]
 
 
 @pytest.mark.parametrize("resource", LISTS)

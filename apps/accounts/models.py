@@ -55,6 +55,7 @@ class Scope(models.TextChoices):
     INTEGRATIONS_MANAGE = "integrations:manage"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    REPORTS_READ = "reports:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
 

@@ -20,5 +20,6 @@ API_CLIENT_SCOPES: frozenset[str] = ALL_SCOPES - {Scope.ACCOUNTS_READ, Scope.ACC
 # A key bound to one order source (a shipper) may only be granted these: anything wider
 # (events, routes, hubs, integrations) would show it other shippers' data.
 SHIPPER_KEY_SCOPES: frozenset[str] = frozenset(
-    {Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.WEBHOOKS_READ, Scope.WEBHOOKS_WRITE}
+    # Reports too: a bound key's figures are narrowed to its source (apps/reports).
+    {Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.WEBHOOKS_READ, Scope.WEBHOOKS_WRITE, Scope.REPORTS_READ}
 )

@@ -71,7 +71,7 @@ def api_client_create(
         if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", order_source):
             errors["order_source"] = ["Letters, digits and _ . : - only, at most 64."]
         if wider := sorted(set(scopes) - SHIPPER_KEY_SCOPES):
-            errors["scopes"] = [f"A key bound to an order source can hold only orders and webhooks scopes, "
+            errors["scopes"] = [f"A key bound to an order source can hold only orders, webhooks and reports scopes, "
                                 f"not {', '.join(wider)}."]
     if errors:
         raise ValidationFailed(errors)

@@ -62,3 +62,18 @@ def console(request: HttpRequest) -> HttpResponse:
             "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
         },
     })
+
+
+@login_required
+def reports(request: HttpRequest) -> HttpResponse:
+    """Operations insight: KPI tiles, a daily chart, breakdowns, drill-down and CSV. The
+    figures come from /api/v1/reports/ (docs/reports.md)."""
+    membership = getattr(request.user, "membership", None)
+    if membership is None or membership.role not in CONSOLE_ROLES:
+        return render(request, "console/forbidden.html", {"membership": membership}, status=403)
+    org = membership.org
+    return render(request, "console/reports.html", {
+        "membership": membership,
+        "org": org,
+        "page_config": {"orgName": org.name, "timezone": org.timezone, "today": _org_today(org.timezone).isoformat()},
+    })

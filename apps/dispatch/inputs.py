@@ -341,13 +341,23 @@ class RouteStopsIn(Contract):
     expected_version: StrictInt | None = None
 
 
+_OCCURRED_AT = ("When the driver did it, by the device's clock, for an action queued offline and synced later "
+                "(default: now). At most 2 minutes in the future.")
+
+
+class StopArriveIn(Contract):
+    occurred_at: Annotated[AwareDatetime | None, Field(description=_OCCURRED_AT)] = None
+
+
 class StopFailIn(Contract):
     reason: FailureReason
     notes: Annotated[StrictStr, Field(max_length=2000)] = ""
+    occurred_at: Annotated[AwareDatetime | None, Field(description=_OCCURRED_AT)] = None
 
 
 class StopCompleteIn(Contract):
     notes: Annotated[StrictStr, Field(max_length=2000)] = ""
+    occurred_at: Annotated[AwareDatetime | None, Field(description=_OCCURRED_AT)] = None
 
 
 class ApiClientIn(Contract):

@@ -57,10 +57,17 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
     from apps.integrations.outbound.outbox import outbox_record
 
     outbox_record(org_id=org.pk, events=created)
-    # Live pushes go out only once the change is visible to everyone who reads it.
+    # Live pushes go out only once the change is visible to everyone who reads it; the
+    # report summaries are rebuilt from committed rows, so their days are marked stale
+    # then too. Neither raises.
     from apps.realtime.publisher import publish_events
+    from apps.reports.summary import summary_note_events
 
-    transaction.on_commit(lambda: publish_events(created))
+    def after_commit() -> None:
+        publish_events(created)
+        summary_note_events(created)
+
+    transaction.on_commit(after_commit)
     return created
 
 

@@ -20,6 +20,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -203,7 +204,7 @@ def _apply(actor: Actor, data: DriverActionIn, request_hash: str, render_stop: A
     if stop is None:
         raise NotFound("Not found.")
     if data.type == "arrive":
-        result = _arrive(actor, stop)
+        result = _arrive(actor, stop, occurred_at=data.device_time)
     elif data.type == "fail":
         result = _fail(actor, stop, data, action)
     else:
@@ -217,17 +218,19 @@ def _apply(actor: Actor, data: DriverActionIn, request_hash: str, render_stop: A
     return action
 
 
-def _arrive(actor: Actor, stop: Stop) -> dict[str, Any]:
+def _arrive(actor: Actor, stop: Stop, occurred_at: datetime | None = None) -> dict[str, Any]:
     if stop.state != StopState.PENDING:
         # Arriving is a hint, not a commitment: an arrive synced after the stop moved on
         # (completed, cancelled, arrived from another device) changes nothing.
         return {"outcome": "ignored", "stop_id": stop.pk, "message": f"The stop is already {stop.state}."}
-    stop = stop_services.stop_arrive(actor=actor, stop=stop)
+    # The phone's time of the action: a stop worked offline counts when it happened.
+    stop = stop_services.stop_arrive(actor=actor, stop=stop, occurred_at=occurred_at)
     return {"outcome": "applied", "stop_id": stop.pk}
 
 
 def _fail(actor: Actor, stop: Stop, data: DriverActionIn, action: DriverAction) -> dict[str, Any]:
-    stop = stop_services.stop_fail(actor=actor, stop=stop, reason=data.reason or "", notes=data.notes)
+    stop = stop_services.stop_fail(actor=actor, stop=stop, reason=data.reason or "", notes=data.notes,
+                                   occurred_at=data.device_time)
     return {"outcome": "applied", "stop_id": stop.pk}
 
 
@@ -255,7 +258,7 @@ def _complete(actor: Actor, stop: Stop, data: DriverActionIn, action: DriverActi
         if route is not None and route.status == RouteStatus.COMPLETED:
             _close_stop(actor, stop, order, data, deliver=True)  # a recovered stop on a finished route
         else:
-            stop = stop_services.stop_complete(actor=actor, stop=stop, notes=data.notes)
+            stop = stop_services.stop_complete(actor=actor, stop=stop, notes=data.notes, occurred_at=data.device_time)
     else:
         delivered = order.state == OrderState.COMPLETED and order.outcome == OrderOutcome.DELIVERED
         flags = ["double_completion" if delivered or stop.outcome == StopOutcome.SUCCEEDED else "completed_after_close"]

@@ -28,6 +28,16 @@ const FILES = [
   ["signature_pad/dist/signature_pad.js", "signature_pad/signature_pad.js"],
   ["signature_pad/dist/signature_pad.js.map", "signature_pad/signature_pad.js.map"],
   ["signature_pad/LICENSE", "signature_pad/LICENSE"],
+  // Chart.js's ES module build: the entry, its shared chunk (imported relatively) and
+  // its one dependency, @kurkle/color (a bare import, mapped in the reports page's
+  // import map). Maps are kept for the same reason as Leaflet's.
+  ["chart.js/dist/chart.js", "chart.js/chart.js"],
+  ["chart.js/dist/chart.js.map", "chart.js/chart.js.map"],
+  ["chart.js/dist/chunks/index.js", "chart.js/chunks/index.js"],
+  ["chart.js/dist/chunks/index.js.map", "chart.js/chunks/index.js.map"],
+  ["chart.js/LICENSE.md", "chart.js/LICENSE.md"],
+  ["@kurkle/color/dist/color.esm.js", "kurkle-color/color.esm.js"],
+  ["@kurkle/color/LICENSE.md", "kurkle-color/LICENSE.md"],
 ];
 
 const missing = FILES.filter(([src]) => !existsSync(join(modules, src)));

@@ -251,3 +251,56 @@ class TestAutoStart:
         other = Order.objects.exclude(pk=first.order_id).get()
         assert other.state == "out_for_delivery"
         assert other.updated_at >= before + timedelta(minutes=30)
+
+
+class TestOfflineActions:
+    """A driver app that worked offline says when each action happened; the stop keeps
+    that time, the event log says when the server heard of it."""
+
+    def test_a_completion_synced_later_keeps_the_time_it_happened(self, as_bob, route, acme):
+        from datetime import UTC, datetime, timedelta
+
+        from django.utils import timezone
+
+        first, _ = _stops(route)
+        happened = (timezone.now() - timedelta(hours=3)).replace(microsecond=0)
+
+        response = as_bob.post(f"{URL}{first.pk}/complete/", {"occurred_at": happened.isoformat()}, format="json")
+
+        assert response.status_code == 200
+        first.refresh_from_db()
+        assert first.completed_at == happened
+        assert Order.objects.get(pk=first.order_id).completed_at == happened
+        recorded = Event.objects.get(org=acme, type="stop.completed").created_at
+        assert recorded - happened > timedelta(hours=2, minutes=59)
+        assert happened.tzinfo is not None and happened.astimezone(UTC) == datetime.fromisoformat(
+            response.json()["completed_at"].replace("Z", "+00:00"))
+
+    def test_an_arrival_synced_later_keeps_the_time_it_happened(self, as_bob, route):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        first, _ = _stops(route)
+        happened = (timezone.now() - timedelta(minutes=40)).replace(microsecond=0)
+
+        response = as_bob.post(f"{URL}{first.pk}/arrive/", {"occurred_at": happened.isoformat()}, format="json")
+
+        assert response.status_code == 200
+        first.refresh_from_db()
+        assert (first.state, first.arrived_at) == ("arrived", happened)
+
+    @pytest.mark.parametrize(("occurred_at", "why"), [
+        ("2999-01-01T10:00:00+00:00", "in the future"),
+        ("2026-11-23T10:00:00", "timezone"),
+    ])
+    def test_a_device_time_in_the_future_or_without_a_zone_is_refused(self, as_bob, route, occurred_at, why):
+        first, _ = _stops(route)
+
+        response = as_bob.post(f"{URL}{first.pk}/fail/", {"reason": "refused", "occurred_at": occurred_at},
+                               format="json")
+
+        assert response.status_code == 400
+        assert why in " ".join(response.json()["fields"]["occurred_at"])
+        first.refresh_from_db()
+        assert first.state == "pending"

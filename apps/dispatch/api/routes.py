@@ -12,7 +12,7 @@ from apps.common.exceptions import ValidationFailed
 from apps.common.views import ScopedViewSet
 
 from .. import selectors
-from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopCompleteIn, StopFailIn, parse
+from ..inputs import RouteIn, RoutePatch, RouteStopsIn, StopArriveIn, StopCompleteIn, StopFailIn, parse
 from ..models import Route, Stop
 from ..serializers import RouteDetailSerializer, RouteSerializer, StopSerializer
 from ..services import routes, stops
@@ -128,26 +128,29 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     def _stop_data(self, stop) -> dict:
         return StopSerializer(self.get_queryset().get(pk=stop.pk)).data
 
-    @extend_schema(request=None, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
+    @extend_schema(request=StopArriveIn, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
     def arrive(self, request: Request, pk: str) -> Response:
-        return self._once(request, "arrive",
-                          lambda: self._stop_data(stops.stop_arrive(actor=self.actor, stop=self.get_object())))
+        stop = self.get_object()  # another tenant's id is a 404 whatever the body says
+        data = parse(StopArriveIn, request.data or {})
+        return self._once(request, "arrive", lambda: self._stop_data(
+            stops.stop_arrive(actor=self.actor, stop=stop, occurred_at=data.occurred_at)))
 
     @extend_schema(request=StopCompleteIn, responses=StopSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
+        stop = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(StopCompleteIn, request.data or {})
 
         def perform() -> dict:
-            stop = self.get_object()
             if self.actor.is_driver:
                 # Drivers prove deliveries; this endpoint carries no proof, so it is open to
                 # them only for stops that need none (the driver app uses /driver/actions/).
                 from apps.pod.requirements import Captured, require, requirements_for
 
                 require(requirements_for(stop.order), Captured(notes=data.notes), order=stop.order)
-            return self._stop_data(stops.stop_complete(actor=self.actor, stop=stop, notes=data.notes))
+            return self._stop_data(stops.stop_complete(actor=self.actor, stop=stop, notes=data.notes,
+                                                       occurred_at=data.occurred_at))
 
         return self._once(request, "complete", perform)
 
@@ -157,4 +160,5 @@ class StopViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
         stop = self.get_object()  # another tenant's id is a 404 whatever the body says
         data = parse(StopFailIn, request.data)
         return self._once(request, "fail", lambda: self._stop_data(
-            stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes)))
+            stops.stop_fail(actor=self.actor, stop=stop, reason=data.reason, notes=data.notes,
+                            occurred_at=data.occurred_at)))

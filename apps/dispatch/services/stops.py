@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
-from apps.common.exceptions import InvalidTransition
+from apps.common.exceptions import InvalidTransition, ValidationFailed
 from apps.events import types as ev
 from apps.events.services import NewEvent, events_record
 
@@ -52,13 +53,31 @@ def _after_visit(actor: Actor, route: Route, events: list[NewEvent]) -> None:
         route_schedule(route, now=timezone.now())
 
 
+# A device clock this far ahead of the server's is wrong, not early (as for pings).
+MAX_CLOCK_AHEAD = timedelta(minutes=2)
+
+
+def _happened_at(occurred_at: datetime | None) -> datetime:
+    """When the driver did it. A driver app that worked offline syncs later and says when
+    each action happened on the device; the stop keeps that time (reports judge
+    punctuality by it), while the event's ``created_at`` says when the server learned of it."""
+    now = timezone.now()
+    if occurred_at is None:
+        return now
+    if occurred_at.tzinfo is None:
+        raise ValidationFailed({"occurred_at": ["Give a time zone (an offset or Z)."]})
+    if occurred_at > now + MAX_CLOCK_AHEAD:
+        raise ValidationFailed({"occurred_at": ["This is in the future; check the device clock."]})
+    return min(occurred_at, now)
+
+
 @transaction.atomic
-def stop_arrive(*, actor: Actor, stop: Stop) -> Stop:
+def stop_arrive(*, actor: Actor, stop: Stop, occurred_at: datetime | None = None) -> Stop:
     stop, route = _lock(stop)
     events: list[NewEvent] = []
     _ensure_started(actor, route, events)
     stop_transition(stop, "arrive")
-    stop.arrived_at = timezone.now()
+    stop.arrived_at = _happened_at(occurred_at)
     stop.save()
     route_schedule(route, now=stop.arrived_at)
     events.append(NewEvent(ev.STOP_ARRIVED, "stop", stop.pk, _stop_payload(stop)))
@@ -66,9 +85,10 @@ def stop_arrive(*, actor: Actor, stop: Stop) -> Stop:
     return stop
 
 
-def _close(actor: Actor, stop: Stop, route: Route, action: str, events: list[NewEvent], **fields: Any) -> None:
+def _close(actor: Actor, stop: Stop, route: Route, action: str, events: list[NewEvent], *,
+           occurred_at: datetime | None, **fields: Any) -> None:
     stop_transition(stop, action)
-    stop.completed_at = timezone.now()
+    stop.completed_at = _happened_at(occurred_at)
     for name, value in fields.items():
         setattr(stop, name, value)
     stop.save()
@@ -91,22 +111,23 @@ def _close(actor: Actor, stop: Stop, route: Route, action: str, events: list[New
 
 
 @transaction.atomic
-def stop_complete(*, actor: Actor, stop: Stop, notes: str = "") -> Stop:
+def stop_complete(*, actor: Actor, stop: Stop, notes: str = "", occurred_at: datetime | None = None) -> Stop:
     stop, route = _lock(stop)
     events: list[NewEvent] = []
     _ensure_started(actor, route, events)
-    _close(actor, stop, route, "complete", events, notes=notes)
+    _close(actor, stop, route, "complete", events, occurred_at=occurred_at, notes=notes)
     _after_visit(actor, route, events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
 
 
 @transaction.atomic
-def stop_fail(*, actor: Actor, stop: Stop, reason: FailureReason | str, notes: str = "") -> Stop:
+def stop_fail(*, actor: Actor, stop: Stop, reason: FailureReason | str, notes: str = "",
+              occurred_at: datetime | None = None) -> Stop:
     stop, route = _lock(stop)
     events: list[NewEvent] = []
     _ensure_started(actor, route, events)
-    _close(actor, stop, route, "fail", events, failure_reason=str(reason), notes=notes)
+    _close(actor, stop, route, "fail", events, occurred_at=occurred_at, failure_reason=str(reason), notes=notes)
     _after_visit(actor, route, events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
