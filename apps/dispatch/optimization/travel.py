@@ -130,7 +130,7 @@ _default: CachedProvider | None = None
 
 def cached_default_provider() -> CachedProvider:
     """The deployment's provider behind one process-wide cache (the optimizer's matrices)."""
-    global _default  # noqa: PLW0603 - one cache per process is the point
+    global _default
     if _default is None:
         _default = CachedProvider(default_provider())
     return _default

@@ -14,6 +14,7 @@ and warm starts. Tuning, measured on the Solomon instances (docs/optimization.md
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -67,7 +68,7 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.Start(k)))
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
     index_of = {s.id: manager.NodeToIndex(i) for i, s in enumerate(stops)}
-    for i, s in enumerate(stops):
+    for _i, s in enumerate(stops):
         if s.window:
             time_dim.CumulVar(index_of[s.id]).SetRange(s.window.start, s.window.end)
 
@@ -116,7 +117,7 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
         for lock in problem.locks:
             k = vehicle_pos[lock.vehicle]
             chain = [routing.Start(k)] + [index_of[sid] for sid in lock.stops if sid in index_of]
-            for a, b in zip(chain, chain[1:], strict=False):
+            for a, b in itertools.pairwise(chain):
                 solver.Add(routing.NextVar(a) == b)
 
     params = pywrapcp.DefaultRoutingSearchParameters()

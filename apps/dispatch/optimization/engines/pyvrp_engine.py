@@ -129,10 +129,10 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
         if key not in type_key:
             type_key[key] = len(type_members)
             type_members.append([])
-            vehicle_types.append(dict(
-                capacity=list(v.capacity), start_depot=depot_index[v.start], end_depot=depot_index[v.end],
-                fixed_cost=v.fixed_cost, tw_early=v.shift.start, tw_late=v.shift.end, profile=vehicle_profile[k],
-            ))
+            vehicle_types.append({
+                "capacity": list(v.capacity), "start_depot": depot_index[v.start], "end_depot": depot_index[v.end],
+                "fixed_cost": v.fixed_cost, "tw_early": v.shift.start, "tw_late": v.shift.end, "profile": vehicle_profile[k],
+            })
         type_members[type_key[key]].append(v.id)
     data = pyvrp.ProblemData(
         locations=[pyvrp.Location(0, 0) for _ in loc_map],
