@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.events",
     "apps.dispatch",
+    "apps.planning",
     "apps.pod",
     "apps.tracking",
     "apps.console",
