@@ -156,10 +156,10 @@ def replan_input(*, hub: Hub, day: date, routes: Sequence[Route], positions: dic
                       if s.state == StopState.PENDING]
         vid = vehicle_id(driver.pk) if driver else f"r{route.pk}"
         current[vid] = [stop_id(s.order_id) for s in open_stops]
+        by_route[vid] = route  # every route, also one whose driver is out: its stops leave it
         available = driver is not None and driver.pk not in unavailable and route.vehicle is not None
         if available:
             by_vehicle[vid] = driver
-            by_route[vid] = route
             pos = positions.get(driver.pk) or Position((route.start_lat, route.start_lng), epoch)
             points.append(pos.point)
             start_index = len(points) - 1
