@@ -10,7 +10,7 @@ import time_machine
 
 from apps.accounts.actor import system_actor
 from apps.dispatch.models import Order, OrderState, Route, Stop, StopState
-from apps.dispatch.services.routes import route_start, route_set_stops
+from apps.dispatch.services.routes import route_set_stops, route_start
 from apps.dispatch.services.stops import stop_arrive, stop_complete, stop_fail
 from apps.events.models import Event
 from apps.planning.models import ExceptionStatus, OpsException, PlanningPolicy, PlanRun, PlanStatus
@@ -117,7 +117,7 @@ def test_an_urgent_order_is_added_to_a_route_on_the_road(as_dave, acme, acme_hub
     urgent = make_orders(acme, acme_hub, 1, seed=99, start=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))[0]
     exc = report(as_dave, kind="urgent_order", order=urgent.pk)
     plan = run(exc["replan"])
-    assert [m for m in plan.diff["moved"] if m["order_id"] == urgent.pk][0]["from_driver_id"] is None
+    assert next(m for m in plan.diff["moved"] if m["order_id"] == urgent.pk)["from_driver_id"] is None
     as_dave.post(f"/api/v1/plans/{plan.pk}/apply/")
     urgent.refresh_from_db()
     assert urgent.state == OrderState.OUT_FOR_DELIVERY and urgent.priority == 3
