@@ -19,8 +19,9 @@ from typing import Literal
 from . import feasibility, reasons
 from .build import Built, build
 from .engines import EngineResult, Progress
+from .insertion import insert_missing
 from .problem import Plan, Problem, Unassigned
-from .schedule import make_plan
+from .schedule import make_plan, route_cost
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def solve(problem: Problem, *, time_limit_s: float = 5.0, engine: EngineName = "
     if problem.locks:
         order = ["ortools"]  # PyVRP cannot keep a locked sequence
     notes: list[str] = []
+    seeded: EngineResult | None = None
+    if warm_start is not None:
+        seeded = _seed(problem, built, warm_start, started, on_progress)
+        warm_start = seeded.sequences
     for position, name in enumerate(order):
         left = time_limit_s - (time.perf_counter() - started)
         if position > 0:
@@ -71,10 +76,46 @@ def solve(problem: Problem, *, time_limit_s: float = 5.0, engine: EngineName = "
         if result.first_plan_s is None and len(result.dropped) + len(built.impossible) >= len(problem.stops) > 0:
             continue  # found nothing at all: try the other engine
         first_plan_s = None if result.first_plan_s is None else offset + result.first_plan_s
+        if seeded is not None:
+            # The inserted plan was ready first; keep it if the engine did no better.
+            first_plan_s = seeded.first_plan_s
+            if _score(problem, built, seeded) < _score(problem, built, result):
+                result = replace(seeded, notes=(*result.notes, f"{name} did not improve on the inserted plan"))
         return _finish(original, built, result, started, first_plan_s, notes, lock_dropped)
+    if seeded is not None:
+        return _finish(original, built, seeded, started, seeded.first_plan_s, notes, lock_dropped)
     empty = EngineResult({v.id: [] for v in problem.vehicles},
                          [s.id for s in problem.stops if s.id not in built.impossible], "none", None)
     return _finish(original, built, empty, started, None, [*notes, "no engine produced a plan"], lock_dropped)
+
+
+def _score(problem: Problem, built: Built, result: EngineResult) -> tuple[int, int]:
+    """Lower is better: the penalty of what is left out, then the cost of what is served."""
+    cost = sum(route_cost(problem, vid, seq) for vid, seq in result.sequences.items())
+    return (sum(built.penalty.get(s, 0) for s in result.dropped), cost)
+
+
+def _seed(problem: Problem, built: Built, warm_start: Mapping[str, Sequence[str]], started: float,
+          on_progress: Callable[[Progress], None] | None) -> EngineResult:
+    """The current plan, repaired where it no longer holds, with the missing stops
+    inserted: a complete plan in milliseconds, and the engine's warm start."""
+    known = {s.id for s in problem.stops} - set(built.impossible)
+    vehicles = {v.id for v in problem.vehicles}
+    current = {vid: [s for s in seq if s in known] for vid, seq in warm_start.items() if vid in vehicles}
+    # Locked stops lead their vehicle's route, in lock order, wherever they were.
+    for lock in problem.locks:
+        locked = set(lock.stops)
+        for vid in current:
+            current[vid] = [s for s in current[vid] if s not in locked]
+        current[lock.vehicle] = [*lock.stops, *current.get(lock.vehicle, [])]
+    kept, _removed = repair(problem, current)
+    served = {s for seq in kept.values() for s in seq}
+    missing = [s.id for s in problem.stops if s.id in known and s.id not in served]
+    sequences, left = insert_missing(problem, built, kept, missing)
+    elapsed = time.perf_counter() - started
+    if on_progress is not None:
+        on_progress(Progress(engine="insertion", elapsed_s=elapsed, best_cost=None, time_left_s=0.0))
+    return EngineResult(sequences, left, "insertion", elapsed)
 
 
 LOCK_BROKEN = Unassigned(stop="", code="lock_unkeepable",
