@@ -114,7 +114,7 @@ def _seed(problem: Problem, built: Built, warm_start: Mapping[str, Sequence[str]
     sequences, left = insert_missing(problem, built, kept, missing)
     elapsed = time.perf_counter() - started
     if on_progress is not None:
-        on_progress(Progress(engine="insertion", elapsed_s=elapsed, best_cost=None, time_left_s=0.0))
+        on_progress(Progress(engine="insertion", elapsed_s=elapsed, best_cost=None, time_left_s=0.0, unassigned=len(left)))
     return EngineResult(sequences, left, "insertion", elapsed)
 
 

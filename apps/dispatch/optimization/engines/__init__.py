@@ -16,6 +16,7 @@ class Progress:
     elapsed_s: float
     best_cost: int | None
     time_left_s: float
+    unassigned: int | None = None  # known for the inserted plan only
 
 
 @dataclass(frozen=True)
