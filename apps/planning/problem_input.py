@@ -96,9 +96,11 @@ def _stop_for(order: Order, location: int, epoch: datetime, *, priority: int | N
 
 
 def day_input(*, hub: Hub, day: date, drivers: Iterable[Driver], orders: Iterable[Order],
-              provider: TravelTimeProvider | None = None) -> PlanningInput:
-    """Plan the day from the hub: every driver with a vehicle starts and ends there."""
+              provider: TravelTimeProvider | None = None, now: datetime | None = None) -> PlanningInput:
+    """Plan the day from the hub: every driver with a vehicle starts and ends there,
+    no earlier than ``now`` (planning today at noon does not send vans into the morning)."""
     epoch = epoch_of(hub, day)
+    earliest = max(0, int((now - epoch).total_seconds())) if now is not None else 0
     points: list[Point] = [(hub.lat, hub.lng)]
     vehicles, by_vehicle = [], {}
     for driver in drivers:
@@ -107,7 +109,9 @@ def day_input(*, hub: Hub, day: date, drivers: Iterable[Driver], orders: Iterabl
         vid = vehicle_id(driver.pk)
         by_vehicle[vid] = driver
         v = driver.current_vehicle
-        vehicles.append(Vehicle(id=vid, start=0, end=0, shift=_shift(driver, epoch), capacity=capacity(v),
+        shift = _shift(driver, epoch)
+        shift = Window(min(max(shift.start, earliest), shift.end), shift.end)
+        vehicles.append(Vehicle(id=vid, start=0, end=0, shift=shift, capacity=capacity(v),
                                 skills=frozenset(v.skills or ())))
     stops, by_stop, skipped = [], {}, []
     for order in orders:
