@@ -130,6 +130,7 @@ def solver_runs(scenarios: int, budgets: list[float], reference_s: float | None,
         def ours(engine: str, budget: float, label: str, problem=problem, current=current, results=results):
             complete_at: list[float] = []
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
 
             def progress(p: Progress) -> None:
                 if p.engine == "insertion" and p.unassigned == 0 and not complete_at:
@@ -138,18 +139,21 @@ def solver_runs(scenarios: int, budgets: list[float], reference_s: float | None,
             plan = solve(problem, time_limit_s=budget, engine=engine, warm_start=current, on_progress=progress)
             first = complete_at[0] if complete_at else (time.perf_counter() - t0 if plan.complete else None)
             results.append({"solver": label, "budget": budget, "plan": plan, "first": first,
-                            "errors": check(problem, plan)})
+                            "cpu": time.process_time() - cpu0, "errors": check(problem, plan)})
 
         for budget in budgets:
             ours("auto", budget, "lastmile")
             ours("ortools", budget, "ortools-warm")
+            cpu0 = time.process_time()
             seqs, first, elapsed = pyvrp_cold(problem, budget)
+            cpu = time.process_time() - cpu0
             plan = make_plan(problem, seqs, [], engine="pyvrp-cold", elapsed_s=elapsed, first_plan_s=first)
             served = {s for seq in seqs.values() for s in seq}
             errors = [e for e in check(problem, plan) if "neither served" not in e]
             if len(served) < len(problem.stops):
                 errors.append(f"{len(problem.stops) - len(served)} stops not served")
-            results.append({"solver": "pyvrp-cold", "budget": budget, "plan": plan, "first": first, "errors": errors})
+            results.append({"solver": "pyvrp-cold", "budget": budget, "plan": plan, "first": first, "cpu": cpu,
+                            "errors": errors})
         if reference_s:
             ours("auto", reference_s, "reference")
         complete = [r for r in results if not r["errors"] and r["plan"].complete]
@@ -346,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     print(f"# {platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; Python {platform.python_version()}")
     print(f"# {scenarios} scenarios, budgets {budgets} s, reference {reference or 'best of the runs'}")
-    print(f"{'scenario':>8} {'orphans':>7} {'solver':<13} {'budget':>6} {'first_s':>8} {'cost':>9} {'gap%':>6} "
-          f"{'unassigned':>10}  status")
+    print(f"{'scenario':>8} {'orphans':>7} {'solver':<13} {'budget':>6} {'cpu_s':>6} {'first_s':>8} {'cost':>9} "
+          f"{'gap%':>6} {'unassigned':>10}  status")
     rows = solver_runs(scenarios, budgets, reference, previous)
     for r in rows:
         plan = r["plan"]
@@ -355,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         gap = f"{100 * (plan.cost - r['best']) / r['best']:6.2f}" if ok and r["best"] else "     -"
         first = f"{r['first']:8.3f}" if r["first"] is not None else "       -"
         status = "ok" if ok else (r["errors"][0] if r["errors"] else "incomplete")
-        print(f"{r['seed']:>8} {r['orphans']:>7} {r['solver']:<13} {r['budget']:>6.1f} {first} {plan.cost:>9} {gap} "
+        print(f"{r['seed']:>8} {r['orphans']:>7} {r['solver']:<13} {r['budget']:>6.1f} {r['cpu']:>6.2f} {first} "
+              f"{plan.cost:>9} {gap} "
               f"{len(plan.unassigned):>10}  {status}")
     print()
     headline = []

@@ -164,7 +164,10 @@ def plan_execute(*, plan_id: int) -> PlanRun | None:
         drivers = _day_drivers(actor, plan.hub, plan.date, list(plan.driver_ids))
         orders = _day_orders(actor, plan.hub, plan.date, list(plan.order_ids))
         report.stage("matrix", stops=len(orders), vehicles=len(drivers), time_left_s=plan.time_limit_s)
-        pi = day_input(hub=plan.hub, day=plan.date, drivers=drivers, orders=orders, now=timezone.now())
+        # Planning today starts from now; another day (tomorrow, or a past day replayed) from its start.
+        now = timezone.now()
+        today = now.astimezone(epoch_of(plan.hub, plan.date).tzinfo).date() == plan.date
+        pi = day_input(hub=plan.hub, day=plan.date, drivers=drivers, orders=orders, now=now if today else None)
         report.stage("solving", time_left_s=plan.time_limit_s)
         result = solve(pi.problem, time_limit_s=plan.time_limit_s, on_progress=report)
         draft = plan_to_json(pi, result)

@@ -12,7 +12,8 @@ from .problem import Plan, Problem
 from .travel import UNREACHABLE
 
 
-def check(problem: Problem, plan: Plan) -> list[str]:
+def check(problem: Problem, plan: Plan, *, whole: bool = True) -> list[str]:
+    """``whole=False`` checks the given routes only (the repair step's question about one route)."""
     errors: list[str] = []
     seen: dict[str, str] = {}
     stops = {s.id: s for s in problem.stops}
@@ -83,6 +84,8 @@ def check(problem: Problem, plan: Plan) -> list[str]:
                 errors.append(f"{vehicle.id}: reported end/distance {route.arrival}/{route.distance_m}, "
                               f"recomputed {end}/{distance}")
 
+    if not whole:
+        return errors
     for stop in problem.stops:
         if stop.delivers_to is None:
             continue
