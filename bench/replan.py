@@ -239,6 +239,8 @@ def end_to_end(trials: int, time_limit_s: float) -> list[float]:
         if missing:
             print(f"# trial {n}: routes {sorted(missing)} changed but their drivers heard nothing in 15 s")
             return None
+        if os.environ.get("BENCH_DEBUG"):
+            await sync_to_async(_stages)(org, t0)
         return max(got[pk] for pk in changed)
 
     async def main() -> None:
@@ -307,6 +309,18 @@ def _fleet(n: int, time_limit_s: float):
         route.driver = driver
         routes.append(route)
     return org, routes, dispatcher
+
+
+def _stages(org, t0: float) -> None:
+    """Where the time went (BENCH_DEBUG): report, claim, solved, applied."""
+    from apps.events.models import Event
+    from apps.planning.models import PlanRun
+
+    plan = PlanRun.objects.filter(org=org, kind="replan").first()
+    reported = Event.objects.filter(org=org, type="exception.reported").values_list("created_at", flat=True).first()
+    marks = {"claimed": plan.started_at, "solved": plan.finished_at, "applied": plan.published_at}
+    print("# stages after the report: " + ", ".join(f"{k} +{(v - reported).total_seconds():.2f}s" for k, v in marks.items()),
+          f"(replan solve {plan.result.get('elapsed_s')} s, {len(plan.diff.get('moved', []))} stops moved)")
 
 
 def _changed_routes(org) -> set[int] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,9 @@ from apps.dispatch.optimization.problem import Stop as PStop
 from apps.dispatch.optimization.travel import Point, TravelTimeProvider, cached_default_provider
 
 DAY_S = 86_400
+# A replan moves a stop to another driver only if that saves this much driving: each
+# move is a surprise for two drivers (and a reroute on both phones).
+REASSIGN_COST_S = 600
 
 
 def stop_id(order_id: int) -> str:
@@ -179,7 +182,8 @@ def replan_input(*, hub: Hub, day: date, routes: Sequence[Route], positions: dic
                 continue  # stays where it is: the optimizer cannot move what it cannot place
             points.append((order.lat, order.lng))
             pin = pins.get(sid) if available else None
-            stops.append(_stop_for(order, len(points) - 1, epoch, pinned_to=vid if pin else None))
+            stop = _stop_for(order, len(points) - 1, epoch, pinned_to=vid if pin else None)
+            stops.append(replace(stop, current_vehicle=vid) if available else stop)
             by_stop[sid] = order
             if pin == "sequence":
                 sequence_locked.append(sid)
@@ -193,7 +197,8 @@ def replan_input(*, hub: Hub, day: date, routes: Sequence[Route], positions: dic
         stops.append(_stop_for(order, len(points) - 1, epoch, priority=3 if order.pk in urgent else None))
         by_stop[sid] = order
     matrix = (provider or cached_default_provider()).matrix(points)
-    problem = Problem(vehicles=tuple(vehicles), stops=tuple(stops), matrix=matrix, locks=tuple(locks), objective="duration")
+    problem = Problem(vehicles=tuple(vehicles), stops=tuple(stops), matrix=matrix, locks=tuple(locks), objective="duration",
+                      reassign_cost=REASSIGN_COST_S)
     return PlanningInput(problem=problem, epoch=epoch, hub=hub, drivers=by_vehicle, orders=by_stop, points=points,
                          routes=by_route, current=current)
 

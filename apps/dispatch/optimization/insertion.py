@@ -92,7 +92,7 @@ def insert_missing(problem: Problem, built: Built, sequences: Mapping[str, Seque
                     continue
                 if start + stop.service_s + secs[stop.location][q] > latest[k]:
                     continue
-                delta = cost[p][stop.location] + cost[stop.location][q] - cost[p][q]
+                delta = cost[p][stop.location] + cost[stop.location][q] - cost[p][q] + problem.reassign(stop, vid)
                 if not seq and vehicle.fixed_cost:
                     delta += vehicle.fixed_cost
                 if best is None or delta < best[0]:

@@ -64,6 +64,9 @@ class Stop:
     priority: int = 1  # 0 low, 1 normal, 2 high, 3 urgent (Order.priority)
     delivers_to: str | None = None  # set on a pickup: the id of its delivery stop
     pinned_to: str | None = None  # vehicle id
+    # A replan: the vehicle the stop is on now. Serving it with another costs the
+    # problem's ``reassign_cost``, so stops change driver only for a real gain.
+    current_vehicle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Problem:
     matrix: Matrix
     locks: tuple[Lock, ...] = ()
     objective: Objective = "duration"
+    reassign_cost: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.matrix.seconds)
@@ -150,6 +154,12 @@ class Problem:
             pairs = {s.delivers_to: s for s in self.stops if s.delivers_to}
             object.__setattr__(self, "_pairs", pairs)
         return pairs.get(delivery_id)
+
+    def reassign(self, stop: Stop, vehicle_id: str) -> int:
+        """What serving ``stop`` with ``vehicle_id`` costs on top of travel (moving it off its driver)."""
+        if self.reassign_cost and stop.current_vehicle is not None and stop.current_vehicle != vehicle_id:
+            return self.reassign_cost
+        return 0
 
     def arc_cost(self, i: int, j: int) -> int:
         m = self.matrix.metres if self.objective == "distance" else self.matrix.seconds

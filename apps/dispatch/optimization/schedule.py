@@ -67,9 +67,9 @@ def route_cost(problem: Problem, vehicle_id: str, stop_ids: Sequence[str]) -> in
     vehicle = problem.vehicle(vehicle_id)
     cost, here = vehicle.fixed_cost, vehicle.start
     for stop_id in stop_ids:
-        location = problem.stop(stop_id).location
-        cost += problem.arc_cost(here, location)
-        here = location
+        stop = problem.stop(stop_id)
+        cost += problem.arc_cost(here, stop.location) + problem.reassign(stop, vehicle_id)
+        here = stop.location
     return cost + problem.arc_cost(here, vehicle.end)
 
 

@@ -17,10 +17,13 @@ def plane(points: list[tuple[float, float]]) -> Matrix:
     return Matrix(seconds=m, metres=[row[:] for row in m])
 
 
-def feasible(problem: Problem, plan: Plan) -> Plan:
-    """Assert the independent checker finds nothing wrong, and hand the plan back."""
+def feasible(problem: Problem, plan: Plan, engine: str | None = None) -> Plan:
+    """Assert the independent checker finds nothing wrong (and, if named, that this engine
+    made the plan rather than a fallback), and hand the plan back."""
     errors = check(problem, plan)
     assert errors == [], errors
+    if engine is not None:
+        assert plan.engine in (engine, "insertion"), (plan.engine, plan.notes)
     return plan
 
 

@@ -26,7 +26,7 @@ def test_each_impossible_stop_says_why(engine):
         Stop("fine", 2, demand=(1,)),
     )
     problem = Problem(vehicles=(van("v", capacity=(100,)),), stops=stops, matrix=LINE)
-    plan = feasible(problem, solve(problem, time_limit_s=0.3, engine=engine))
+    plan = feasible(problem, solve(problem, time_limit_s=0.3, engine=engine), engine)
     assert reasons(plan) == {"skill": "skill_missing", "heavy": "over_capacity", "too_early": "window_unreachable",
                              "pinned": "pinned_vehicle_unavailable"}
     by_stop = {u.stop: u.reason for u in plan.unassigned}
@@ -49,7 +49,7 @@ def test_when_the_fleet_is_full_the_lowest_priority_stop_is_dropped(engine):
     stops = (Stop("urgent", 1, demand=(1,), priority=3), Stop("low", 1, demand=(1,), priority=0),
              Stop("normal", 1, demand=(1,), priority=1))
     problem = Problem(vehicles=(van("v", capacity=(2,)),), stops=stops, matrix=LINE)
-    plan = feasible(problem, solve(problem, time_limit_s=0.3, engine=engine))
+    plan = feasible(problem, solve(problem, time_limit_s=0.3, engine=engine), engine)
     assert reasons(plan) == {"low": "no_room"}
     assert "low" in plan.unassigned[0].reason
 

@@ -52,8 +52,15 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
     service = [s.service_s for s in stops] + [0] * (2 * nv)
     cost_matrix = [[cost_src[a][b] for b in locations] for a in locations]
     time_matrix = [[secs[a][b] + service[i] for b in locations] for i, a in enumerate(locations)]
-    cost_cb = routing.RegisterTransitMatrix(cost_matrix)
-    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    if problem.reassign_cost and any(s.current_vehicle for s in stops):
+        # A replan: arriving at a stop that is on another driver's route now costs the
+        # reassignment, so each vehicle gets its own arc costs.
+        for k, v in enumerate(vehicles):
+            extra = [problem.reassign(s, v.id) for s in stops] + [0] * (2 * nv)
+            matrix = [[c + extra[j] for j, c in enumerate(row)] for row in cost_matrix]
+            routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(matrix), k)
+    else:
+        routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(cost_matrix))
     for k, v in enumerate(vehicles):
         if v.fixed_cost:
             routing.SetFixedCostOfVehicle(v.fixed_cost, k)

@@ -28,6 +28,11 @@ FORBIDDEN = 10**12
 PROGRESS_EVERY_S = 0.25
 
 
+def _amount(demand: tuple[int, ...], dims: int) -> list[int]:
+    """A stop without a demand weighs nothing in every dimension (PyVRP wants them all)."""
+    return list(demand) if demand else [0] * dims
+
+
 class _Stop:
     """PyVRP's stopping criterion, which it calls with the best cost after every iteration."""
 
@@ -69,7 +74,7 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
         stop_location[s.id] = len(loc_map)
         loc_map.append(s.location)
         clients.append(pyvrp.Client(
-            location=stop_location[s.id], delivery=list(s.demand) if dims else [], service_duration=s.service_s,
+            location=stop_location[s.id], delivery=_amount(s.demand, dims), service_duration=s.service_s,
             tw_early=s.window.start if s.window else 0,
             tw_late=s.window.end if s.window else np.iinfo(np.int64).max,
             prize=built.penalty[s.id], required=False, name=s.id,
@@ -87,7 +92,7 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
             pickup_service_duration=p.service_s,
             delivery_tw_early=q.window.start if q.window else 0,
             delivery_tw_late=q.window.end if q.window else np.iinfo(np.int64).max,
-            delivery_service_duration=q.service_s, amount=list(p.demand) if dims else [],
+            delivery_service_duration=q.service_s, amount=_amount(p.demand, dims),
             prize=built.penalty[p.id] + built.penalty[q.id], required=False, name=p.id,
         ))
 
@@ -100,18 +105,23 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
     np.fill_diagonal(cost, 0)
     np.fill_diagonal(duration, 0)
 
-    profiles: dict[frozenset[int], int] = {frozenset(): 0}
+    # A profile per distinct (forbidden stops, stops that cost a reassignment): skills
+    # and pins forbid, a replan's "stay with your driver" charges on arrival.
+    profiles: dict[tuple[frozenset[int], frozenset[int]], int] = {(frozenset(), frozenset()): 0}
     vehicle_profile = []
-    for k, _v in enumerate(problem.vehicles):
+    for k, v in enumerate(problem.vehicles):
         forbidden = frozenset(stop_location[s.id] for s in stops if k not in built.allowed[s.id])
-        vehicle_profile.append(profiles.setdefault(forbidden, len(profiles)))
+        moved = frozenset(stop_location[s.id] for s in stops if problem.reassign(s, v.id))
+        vehicle_profile.append(profiles.setdefault((forbidden, moved), len(profiles)))
     distance_matrices, duration_matrices = [], []
-    for forbidden in profiles:
-        if forbidden:
-            cols = sorted(forbidden)
+    for forbidden, moved in profiles:
+        if forbidden or moved:
             c, d = cost.copy(), duration.copy()
-            c[:, cols] = FORBIDDEN
-            d[:, cols] = FORBIDDEN
+            if moved:
+                c[:, sorted(moved)] += problem.reassign_cost
+            if forbidden:
+                c[:, sorted(forbidden)] = FORBIDDEN
+                d[:, sorted(forbidden)] = FORBIDDEN
             np.fill_diagonal(c, 0)
             np.fill_diagonal(d, 0)
             distance_matrices.append(c)
