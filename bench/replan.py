@@ -259,7 +259,7 @@ def end_to_end(trials: int, time_limit_s: float) -> list[float]:
 
 
 def _fleet(n: int, time_limit_s: float):
-    """An organization with 10 drivers on the road at 11:00 with 20 open stops each."""
+    """An organization with 10 vans on the road now, 200 open stops planned by our optimizer."""
     import zoneinfo
     from datetime import timedelta
     from decimal import Decimal
@@ -284,30 +284,44 @@ def _fleet(n: int, time_limit_s: float):
     now = timezone.now()
     today = timezone.localdate(now, zoneinfo.ZoneInfo("Europe/Berlin"))
     rng = random.Random(n)
-    routes = []
+    drivers, orders = [], []
     for k in range(10):
         user = member_create(org=org, username=f"drv{k}-{tag}", password="bench-pass-1234", role="driver").user
         vehicle = Vehicle.objects.create(org=org, name=f"Van {k}", capacity_weight_kg=Decimal(800),
-                                         capacity_volume_l=Decimal(6000), capacity_parcels=120, home_hub=hub)
-        driver = Driver.objects.create(org=org, user=user, name=f"Driver {k}", shift_start=(now - timedelta(hours=1)).time(),
-                                       shift_end=(now + timedelta(hours=8)).time().replace(second=0, microsecond=0),
-                                       home_hub=hub, current_vehicle=vehicle)
-        orders = []
-        for i in range(20):
-            start = now + timedelta(minutes=rng.randrange(0, 240))
-            orders.append(Order(org=org, external_id=f"{k}-{i}", customer_name="C", address_line1="x", city="Berlin",
-                                country="DE", lat=52.47 + rng.uniform(0, 0.1), lng=13.30 + rng.uniform(0, 0.2),
-                                window_start=start, window_end=start + timedelta(minutes=rng.randrange(90, 180)),
-                                service_time_s=240, total_weight_kg=Decimal(2), total_volume_l=Decimal(10),
-                                parcel_count=1, content_hash=f"{k}-{i}", hub=hub, geocode_confidence="exact"))
-        orders = Order.objects.bulk_create(orders)
+                                         capacity_volume_l=Decimal(6000), capacity_parcels=25, home_hub=hub)
+        drivers.append(Driver.objects.create(
+            org=org, user=user, name=f"Driver {k}", shift_start=(now - timedelta(hours=1)).time(),
+            shift_end=(now + timedelta(hours=8)).time().replace(second=0, microsecond=0), home_hub=hub,
+            current_vehicle=vehicle))
+    for i in range(200):
+        start = now + timedelta(minutes=rng.randrange(0, 240))
+        orders.append(Order(org=org, external_id=f"o-{i}", customer_name="C", address_line1="x", city="Berlin",
+                            country="DE", lat=52.47 + rng.uniform(0, 0.1), lng=13.30 + rng.uniform(0, 0.2),
+                            window_start=start, window_end=start + timedelta(minutes=rng.randrange(90, 180)),
+                            service_time_s=240, total_weight_kg=Decimal(2), total_volume_l=Decimal(10),
+                            parcel_count=1, content_hash=f"o-{i}", hub=hub, geocode_confidence="exact"))
+    orders = Order.objects.bulk_create(orders)
+    # The day as our optimizer planned it (2 s), as a dispatcher would have published it.
+    from apps.dispatch.optimization.solve import solve
+    from apps.planning.problem_input import day_input, driver_of, order_of
+
+    pi = day_input(hub=hub, day=today, drivers=drivers, orders=orders, now=now)
+    plan = solve(pi.problem, time_limit_s=2.0)
+    by_id = {d.pk: d for d in drivers}
+    routes = []
+    for planned in plan.routes:
+        if not planned.visits:
+            continue
+        driver = by_id[driver_of(planned.vehicle)]
         route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date=today.isoformat(), driver=driver.pk,
-                                                       vehicle=vehicle.pk, orders=[o.pk for o in orders],
+                                                       vehicle=driver.current_vehicle_id,
+                                                       orders=[order_of(s) for s in planned.stop_ids],
                                                        planned_start=now - timedelta(minutes=5)))
         route_publish(actor=actor, route=route)
         route = route_start(actor=actor, route=route)
         route.driver = driver
         routes.append(route)
+    routes.sort(key=lambda r: -r.stops.count())  # the busiest van breaks down
     return org, routes, dispatcher
 
 
