@@ -10,6 +10,7 @@ from apps.dispatch.inputs import RouteIn
 from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
 from apps.dispatch.services.routes import route_create, route_publish
 from apps.events.models import Event
+from apps.planning.models import OpsException, PlanRun, StopPin
 from tests.factories import OrderFactory, order_payload
 
 
@@ -22,19 +23,25 @@ def acme_world(acme, acme_hub, acme_van, bob):
                                                    vehicle=acme_van.pk, orders=[on_route.pk]))
     route_publish(actor=actor, route=route)
     client, _ = api_client_create(org=acme, name="Acme shop", scopes=["orders:write"])
+    plan = PlanRun.objects.create(org=acme, hub=acme_hub, date=route.date, status="ready", result={"routes": []})
+    replan = PlanRun.objects.create(org=acme, hub=acme_hub, date=route.date, kind="replan", status="ready",
+                                    diff={"routes": [], "moved": []})
+    exception = OpsException.objects.create(org=acme, kind="late_risk", route=route, replan=replan)
     return {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": on_route, "spare": spare,
-            "route": route, "stop": route.stops.get(), "client": client}
+            "route": route, "stop": route.stops.get(), "client": client, "plan": plan, "replan": replan,
+            "exception": exception}
 
 
 def _snapshot():
     return (
         list(Hub.objects.values()), list(Vehicle.objects.values()), list(Driver.objects.values()),
         list(Order.objects.values()), list(Route.objects.values()), list(Stop.objects.values()),
-        Event.objects.count(),
+        Event.objects.count(), list(PlanRun.objects.values()), list(OpsException.objects.values()),
+        list(StopPin.objects.values()),
     )
 
 
-LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients"]
+LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "plans", "exceptions"]
 
 
 @pytest.mark.parametrize("resource", LISTS)
@@ -59,7 +66,8 @@ def test_carol_finds_no_acme_order_by_its_external_id(as_carol, acme_world):
 
 
 DETAILS = [("hubs", "hub"), ("vehicles", "vehicle"), ("drivers", "driver"), ("orders", "order"),
-           ("routes", "route"), ("stops", "stop"), ("api-clients", "client")]
+           ("routes", "route"), ("stops", "stop"), ("api-clients", "client"), ("plans", "plan"),
+           ("plans", "replan"), ("exceptions", "exception")]
 
 
 @pytest.mark.parametrize(("resource", "key"), DETAILS)
@@ -91,6 +99,9 @@ WRITES = [
     ("post", "stops/{stop}/arrive/", None),
     ("post", "stops/{stop}/complete/", {}),
     ("post", "stops/{stop}/fail/", {"reason": "refused"}),
+    ("post", "plans/{plan}/publish/", None),
+    ("post", "plans/{plan}/discard/", None),
+    ("post", "plans/{replan}/apply/", None),
 ]
 
 
@@ -148,3 +159,19 @@ def test_an_api_key_sees_only_its_own_organization(globex, acme_world):
 
     assert client.get("/api/v1/orders/").json()["results"] == []
     assert client.get(f"/api/v1/orders/{acme_world['order'].pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("stop-pins/", {"stop": "{stop}", "kind": "driver"}),
+    ("exceptions/", {"kind": "vehicle_breakdown", "route": "{route}"}),
+    ("exceptions/", {"kind": "urgent_order", "order": "{spare}"}),
+    ("plans/", {"hub": "{hub}", "date": "2026-11-23"}),
+])
+def test_carol_cannot_name_acmes_objects_in_planning_requests(as_carol, acme_world, path, body):
+    before = _snapshot()
+    filled = {k: (acme_world[v[1:-1]].pk if isinstance(v, str) and v.startswith("{") else v) for k, v in body.items()}
+
+    response = as_carol.post(f"/api/v1/{path}", filled, format="json")
+
+    assert response.status_code == 400, response.content
+    assert _snapshot() == before
