@@ -42,6 +42,16 @@ class PinIn(Contract):
 
 
 class PolicyIn(Contract):
+    """A partial update: send only what changes; null is not a value any of these can take."""
+
     auto_apply: StrictBool | None = None
     failed_delivery: Literal["reattempt", "return"] | None = None
     replan_time_limit_s: Annotated[float, Field(ge=0.2, le=60)] | None = None
+    coalesce_s: Annotated[float, Field(ge=0, le=30)] | None = None
+
+    @field_validator("auto_apply", "failed_delivery", "replan_time_limit_s", "coalesce_s", mode="before")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:
+            raise ValueError("must not be null")
+        return value

@@ -190,3 +190,12 @@ def test_a_failing_job_ends_failed_with_an_event_not_stuck(as_dave, acme_hub, fl
     row = PlanRun.objects.get(pk=plan_id)
     assert row.status == PlanStatus.FAILED and "matrix service down" in row.error
     assert Event.objects.filter(type="plan.failed", subject_id=str(plan_id)).exists()
+
+
+def test_the_planning_policy_is_read_and_changed_by_the_dispatcher_and_rejects_nulls(as_dave, as_carol, acme):
+    assert as_dave.get("/api/v1/planning-policy/").json()["auto_apply"] is False
+    changed = as_dave.patch("/api/v1/planning-policy/", {"auto_apply": True, "failed_delivery": "return"}, format="json")
+    assert changed.status_code == 200 and changed.json()["auto_apply"] is True
+    bad = as_dave.patch("/api/v1/planning-policy/", {"auto_apply": None}, format="json")
+    assert bad.status_code == 400 and "auto_apply" in bad.json()["fields"]
+    assert as_carol.get("/api/v1/planning-policy/").json()["auto_apply"] is False  # Globex has its own
