@@ -160,6 +160,14 @@ _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- travel times -----------------------------------------------------------
+
+# An OSRM server's base URL (http://host:5000) for road-network travel times; empty:
+# straight-line distance x road factor (apps/dispatch/optimization/travel.py).
+OSRM_URL = env.str("OSRM_URL", default="")
+if OSRM_URL and urlparse(OSRM_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"OSRM_URL must look like http://host:5000, not {OSRM_URL!r}.")
+
 # --- channel layer ----------------------------------------------------------
 
 REDIS_URL = _required("REDIS_URL") if PRODUCTION else env.str("REDIS_URL", default="")

@@ -75,7 +75,15 @@ def _haversine(a: Point, b: Point) -> float:
 
 
 def default_provider() -> TravelTimeProvider:
-    """The provider configured for this deployment (straight-line unless OSRM is set up)."""
+    """The provider configured for this deployment: OSRM's table service when
+    ``OSRM_URL`` is set, else the straight line."""
+    from django.conf import settings
+
+    url = getattr(settings, "OSRM_URL", "")
+    if url:
+        from .osrm import OSRMHttpProvider
+
+        return OSRMHttpProvider(url)
     return StraightLineProvider()
 
 
