@@ -80,6 +80,7 @@ def test_dave_plans_publishes_and_applies_a_breakdown_replan(page: Page, asgi_li
     report.get_by_label("What happened").select_option("vehicle_breakdown")
     page.get_by_test_id("report-submit").click()
     replan = _wait_for(lambda: PlanRun.objects.filter(kind="replan").first())
+    expect(page.locator(".feed")).to_contain_text("Exception: vehicle breakdown")  # on the live feed
     assert replan_execute(plan_id=replan.pk).status == PlanStatus.READY
     replan.refresh_from_db()
     moved_to_others = [m for m in replan.diff["moved"] if m["to_driver_id"]]
@@ -93,6 +94,7 @@ def test_dave_plans_publishes_and_applies_a_breakdown_replan(page: Page, asgi_li
     page.get_by_test_id("replan-apply").click()
 
     expect(page.get_by_test_id("exceptions-message")).to_contain_text("applied")
+    expect(page.locator(".feed")).to_contain_text("Replan applied to")
     assert not Route.objects.get(pk=broken.pk).stops.filter(state=StopState.PENDING).exists()
     taken = {o for r in routes if r.pk != broken.pk
              for o in Route.objects.get(pk=r.pk).stops.filter(state=StopState.PENDING).values_list("order_id", flat=True)}
