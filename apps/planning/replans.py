@@ -47,7 +47,7 @@ from .models import (
 )
 from .problem_input import PlanningInput, Position, driver_of, order_of, plan_to_json, replan_input, stop_id, vehicle_id
 from .selectors import policy_of
-from .services import _enqueue, _Reporter, plan_claim, plan_payload
+from .services import _enqueue, _Reporter, plan_claim, plan_payload, plan_recover_stale
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def _active_route_of(driver: Driver, today) -> Route | None:
 def exception_report(*, actor: Actor, data: ExceptionIn, now: datetime | None = None) -> OpsException:
     """Record an exception and queue (or join) the replan of the routes it affects."""
     now = now or timezone.now()
+    plan_recover_stale()
     route = _get(actor, Route, data.route, "route")
     driver = _get(actor, Driver, data.driver, "driver")
     order = _get(actor, Order, data.order, "order")

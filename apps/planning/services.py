@@ -82,6 +82,7 @@ def _day_drivers(actor: Actor, hub: Hub, day: date, driver_ids: list[int]) -> li
 @transaction.atomic
 def plan_request(*, actor: Actor, data: PlanIn) -> PlanRun:
     """Queue a plan of the day; the job runs after commit."""
+    plan_recover_stale()  # a cheap query; also `manage.py planning_recover` from cron
     hub = Hub.objects.filter(org=actor.org, pk=data.hub).first()
     if hub is None:
         raise ValidationFailed({"hub": ["No such hub."]})

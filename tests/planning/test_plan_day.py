@@ -199,3 +199,21 @@ def test_the_planning_policy_is_read_and_changed_by_the_dispatcher_and_rejects_n
     bad = as_dave.patch("/api/v1/planning-policy/", {"auto_apply": None}, format="json")
     assert bad.status_code == 400 and "auto_apply" in bad.json()["fields"]
     assert as_carol.get("/api/v1/planning-policy/").json()["auto_apply"] is False  # Globex has its own
+
+
+def test_the_recover_command_requeues_a_replan_whose_worker_died(as_dave, acme, acme_hub, day,
+                                                                 django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    stuck = PlanRun.objects.create(org=acme, hub=acme_hub, date=day, kind="replan", status=PlanStatus.RUNNING,
+                                   started_at=timezone.now() - timedelta(minutes=5), time_limit_s=2)
+    fresh = PlanRun.objects.create(org=acme, hub=acme_hub, date=day, kind="replan", status=PlanStatus.RUNNING,
+                                   started_at=timezone.now(), time_limit_s=2)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=False):
+        call_command("planning_recover", stdout=out)
+    assert f"[{stuck.pk}]" in out.getvalue()
+    assert PlanRun.objects.get(pk=stuck.pk).status == PlanStatus.QUEUED
+    assert PlanRun.objects.get(pk=fresh.pk).status == PlanStatus.RUNNING  # still within its time
