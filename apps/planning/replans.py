@@ -231,7 +231,7 @@ def _gather(plan: PlanRun, now: datetime) -> tuple[PlanningInput, Problem, dict[
 def _before_problem(pi: PlanningInput, routes: list[Route], positions: dict[int, Position]) -> Problem:
     from apps.dispatch.optimization.problem import Vehicle, Window
 
-    from .problem_input import _shift
+    from .problem_input import _shift, capacity
 
     problem = pi.problem
     have = {v.id for v in problem.vehicles}
@@ -247,7 +247,7 @@ def _before_problem(pi: PlanningInput, routes: list[Route], positions: dict[int,
         shift = _shift(route.driver, pi.epoch)
         free = max(shift.start, pi.seconds(pos.free_at)) if pos else shift.start
         extra.append(Vehicle(id=vid, start=location, end=0, shift=Window(free, max(free, shift.end)),
-                             capacity=problem.vehicles[0].capacity if problem.vehicles else ()))
+                             capacity=capacity(route.vehicle) if route.vehicle else (0, 0, 0)))
     return replace(problem, vehicles=(*problem.vehicles, *extra), locks=())
 
 
