@@ -19,17 +19,26 @@ from apps.dispatch.models import Stop
 
 from . import replans, selectors, services
 from .inputs import ExceptionIn, PinIn, PlanIn, PolicyIn
-from .models import OpsException, PlanningPolicy, PlanRun
+from .models import ExceptionStatus, OpsException, PlanKind, PlanningPolicy, PlanRun, PlanStatus
 from .serializers import OpsExceptionSerializer, PlanningPolicySerializer, PlanRunSerializer
+
+_CHOICES = {"kind": set(PlanKind.values), "status": set(PlanStatus.values) | set(ExceptionStatus.values)}
 
 
 def _params(request: Request) -> dict:
+    """The list filters, checked: a bad filter is a 400 naming it, never a 500 or a silent empty list."""
     params = {k: request.query_params.get(k) for k in ("date", "kind", "status") if request.query_params.get(k)}
-    if "date" in params:
-        try:
-            date.fromisoformat(params["date"])
-        except ValueError:
-            raise ValidationFailed({"date": ["Use YYYY-MM-DD."]}) from None
+    errors: dict[str, list[str]] = {}
+    for name, value in params.items():
+        if name == "date":
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                errors[name] = ["Use YYYY-MM-DD."]
+        elif value not in _CHOICES[name]:
+            errors[name] = [f"Must be one of {', '.join(sorted(_CHOICES[name]))}."]
+    if errors:
+        raise ValidationFailed(errors, message="The query has invalid filters.")
     return params
 
 

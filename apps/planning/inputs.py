@@ -22,7 +22,9 @@ class PlanIn(Contract):
     @field_validator("date")
     @classmethod
     def _real_date(cls, value: str) -> str:
-        date.fromisoformat(value)
+        # A delivery day, not any calendar date: year 1 overflows once moved to UTC.
+        if not date(2000, 1, 1) <= date.fromisoformat(value) <= date(2999, 12, 31):
+            raise ValueError("must be a delivery day between 2000-01-01 and 2999-12-31")
         return value
 
 

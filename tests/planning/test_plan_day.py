@@ -127,7 +127,8 @@ def test_only_the_chosen_drivers_and_orders_are_planned(as_dave, acme_hub, fleet
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({"date": "2026-02-30"}, "date"), ({"time_limit_s": 0}, "time_limit_s"), ({"time_limit_s": 1e9}, "time_limit_s"),
+    ({"date": "2026-02-30"}, "date"), ({"date": "0001-01-01"}, "date"),
+    ({"time_limit_s": 0}, "time_limit_s"), ({"time_limit_s": 1e9}, "time_limit_s"),
     ({"drivers": [999999]}, "drivers"), ({"surprise": 1}, "surprise"),
 ])
 def test_bad_requests_are_400s_with_the_field(as_dave, acme_hub, fleet, day, body, field):
@@ -217,3 +218,10 @@ def test_the_recover_command_requeues_a_replan_whose_worker_died(as_dave, acme, 
     assert f"[{stuck.pk}]" in out.getvalue()
     assert PlanRun.objects.get(pk=stuck.pk).status == PlanStatus.QUEUED
     assert PlanRun.objects.get(pk=fresh.pk).status == PlanStatus.RUNNING  # still within its time
+
+
+@pytest.mark.parametrize("query", [{"date": "soon"}, {"kind": "weekly"}, {"status": "ready\x00"}])
+def test_bad_list_filters_are_400s_naming_the_filter(as_dave, query):
+    response = as_dave.get(URL, query)
+    assert response.status_code == 400
+    assert set(query) <= set(response.json()["fields"])
