@@ -367,3 +367,24 @@ def stop_pin_set(*, actor: Actor, stop: Stop, kind: str) -> StopPin | None:
         raise BusinessRuleViolation("Only a pending stop on a route can be pinned.", code="stop_not_pinnable")
     pin, _ = StopPin.objects.update_or_create(stop=stop, defaults={"org": actor.org, "kind": PinKind(kind)})
     return pin
+
+
+def late_risk_scan(*, org, now: datetime | None = None) -> list[OpsException]:
+    """Report a late-risk exception for each active route of today whose ETAs say a
+    pending stop will start after its window closes (the ETAs the route services keep
+    up to date as drivers work). One open exception per route: a route already waiting
+    for its replan is not reported again."""
+    now = now or timezone.now()
+    actor = system_actor(org)
+    reported = []
+    waiting = set(OpsException.objects.filter(org=org, kind=K.LATE_RISK,
+                                              status__in=[ExceptionStatus.OPEN, ExceptionStatus.PROPOSED])
+                  .values_list("route_id", flat=True))
+    routes = Route.objects.filter(org=org, status__in=ACTIVE, date__gte=timezone.localdate(now) - timedelta(days=1))
+    for route in routes.exclude(pk__in=waiting):
+        late = (route.stops.filter(state=StopState.PENDING, eta__isnull=False, order__window_end__isnull=False)
+                .select_related("order"))
+        if any(s.eta > s.order.window_end for s in late):
+            reported.append(exception_report(actor=actor, data=ExceptionIn(kind="late_risk", route=route.pk,
+                                                                           notes="ETAs past a window"), now=now))
+    return reported

@@ -3,7 +3,7 @@ keeping what is done, pins respected, shown as a diff, applied all or nothing.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -273,3 +273,19 @@ def test_carol_cannot_report_against_acme_or_see_its_exceptions(as_carol, as_dav
     assert as_carol.get(f"/api/v1/exceptions/{exc['id']}/").status_code == 404
     assert as_carol.get("/api/v1/exceptions/").json()["results"] == []
     assert as_carol.post(f"/api/v1/plans/{exc['replan']}/apply/").status_code == 404
+
+
+def test_a_route_whose_etas_run_past_a_window_is_reported_late_once(acme, on_the_road):
+    from apps.planning.replans import late_risk_scan
+
+    route = on_the_road[0]
+    stop = route.stops.filter(state=StopState.PENDING).order_by("sequence").first()
+    Stop.objects.filter(pk=stop.pk).update(eta=stop.order.window_end + timedelta(minutes=20))
+
+    with time_machine.travel(NOON, tick=False):
+        first = late_risk_scan(org=acme, now=NOON)
+        again = late_risk_scan(org=acme, now=NOON)
+
+    assert [e.route_id for e in first] == [route.pk] and first[0].kind == "late_risk"
+    assert first[0].replan is not None  # its replan is queued
+    assert again == []  # already waiting for that replan
