@@ -2,14 +2,16 @@
 
 Supports every constraint of the problem: windows, several capacity dimensions,
 skills and pins (allowed vehicles), shifts, pickup-delivery pairs, locked sequences
-and warm starts. Tuning, measured on the Solomon instances (docs/optimization.md):
+and warm starts. Choices (docs/optimization.md says which are measured):
 
 * matrices are registered in C++ (``RegisterTransitMatrix``/``RegisterUnaryTransitVector``),
-  not as Python callbacks, which made each local-search move several times cheaper;
-* every stop is optional with a priority penalty: with mandatory stops a cold
-  ``PATH_CHEAPEST_ARC`` found no plan at all on R101, R105 and RC101;
-* ``PARALLEL_CHEAPEST_INSERTION`` builds the first plan (it respects windows as it
-  inserts) and guided local search improves it until the time limit.
+  not as Python callbacks, so local-search moves do not call back into Python;
+* every stop is optional with a priority penalty: the research anchors measured that
+  with mandatory stops a cold ``PATH_CHEAPEST_ARC`` found no plan at all on R101, R105
+  and RC101;
+* ``PARALLEL_CHEAPEST_INSERTION`` builds the first plan (it checks windows as it
+  inserts; chosen, not swept against the other strategies) and guided local search
+  improves it until the time limit.
 """
 
 from __future__ import annotations
