@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.events",
     "apps.dispatch",
+    "apps.planning",
     "apps.pod",
     "apps.tracking",
     "apps.console",
@@ -161,6 +162,14 @@ else:
 _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- travel times -----------------------------------------------------------
+
+# An OSRM server's base URL (http://host:5000) for road-network travel times; empty:
+# straight-line distance x road factor (apps/dispatch/optimization/travel.py).
+OSRM_URL = env.str("OSRM_URL", default="")
+if OSRM_URL and urlparse(OSRM_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"OSRM_URL must look like http://host:5000, not {OSRM_URL!r}.")
 
 # --- channel layer ----------------------------------------------------------
 
@@ -309,6 +318,8 @@ PERIODIC_JOBS: dict[str, dict] = {
                                "every_s": env.int("INTEGRATIONS_RECONCILE_EVERY_S", default=900)},
     # Late location backlogs add route distance without an event: re-settle recent days.
     "reports-settle": {"task": "apps.reports.tasks.reports_settle", "every_s": 3600},
+    "planning-housekeeping": {"task": "apps.planning.tasks.planning_housekeeping",
+                              "every_s": env.int("PLANNING_HOUSEKEEPING_EVERY_S", default=60)},
 }
 
 # --- auth -------------------------------------------------------------------

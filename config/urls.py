@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("apps.pod.urls")),
     path("", include("apps.integrations.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.planning.urls")),
     path("", include(api_router.urls)),
 ]
 

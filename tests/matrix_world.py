@@ -33,6 +33,8 @@ OBJECT_OF = {
     "mapping": "mapping",
     "webhook-endpoint": "webhook_endpoint",
     "webhook-delivery": "webhook_delivery",
+    "plan": "plan",
+    "exception": "ops_exception",
 }
 # Routes whose path parameter is itself the credential (an unguessable token or a signed
 # link), with the test that proves another tenant gets nothing through them.
@@ -93,6 +95,7 @@ def acme_world(acme, hub, van, bob) -> dict[str, Any]:
     from apps.integrations.services.inbound import inbound_receive
     from apps.integrations.services.mappings import mapping_create
     from apps.integrations.services.outbound import endpoint_create
+    from apps.planning.models import OpsException, PlanRun
     from apps.pod.models import DispatchException, ProofOfDelivery
     from tests.factories import OrderFactory
 
@@ -117,4 +120,6 @@ def acme_world(acme, hub, van, bob) -> dict[str, Any]:
         "connection": connection, "inbound_message": InboundMessage.objects.filter(connection=connection).get(),
         "mapping": mapping, "webhook_endpoint": endpoint,
         "webhook_delivery": WebhookDelivery.objects.filter(endpoint=endpoint).first(),
+        "plan": PlanRun.objects.create(org=acme, hub=hub, date=route.date, status="ready", result={"routes": []}),
+        "ops_exception": OpsException.objects.create(org=acme, kind="late_risk", route=route),
     }

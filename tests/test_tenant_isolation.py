@@ -12,6 +12,7 @@ from apps.dispatch.models import Driver, Hub, Order, Route, Stop, Vehicle
 from apps.dispatch.services.routes import route_create, route_publish
 from apps.events.models import Event
 from apps.events.services import event_record
+from apps.planning.models import OpsException, PlanRun, StopPin
 from tests.factories import OrderFactory, order_payload
 
 
@@ -25,15 +26,21 @@ def acme_world(acme, acme_hub, acme_van, bob):
     route_publish(actor=actor, route=route)
     client, _ = api_client_create(org=acme, name="Acme shop", scopes=["orders:write"])
     _integrations(acme)
+    plan = PlanRun.objects.create(org=acme, hub=acme_hub, date=route.date, status="ready", result={"routes": []})
+    replan = PlanRun.objects.create(org=acme, hub=acme_hub, date=route.date, kind="replan", status="ready",
+                                    diff={"routes": [], "moved": []})
+    exception = OpsException.objects.create(org=acme, kind="late_risk", route=route, replan=replan)
     return {"hub": acme_hub, "vehicle": acme_van, "driver": bob, "order": on_route, "spare": spare,
-            "route": route, "stop": route.stops.get(), "client": client}
+            "route": route, "stop": route.stops.get(), "client": client, "plan": plan, "replan": replan,
+            "exception": exception}
 
 
 def _snapshot():
     return (
         list(Hub.objects.values()), list(Vehicle.objects.values()), list(Driver.objects.values()),
         list(Order.objects.values()), list(Route.objects.values()), list(Stop.objects.values()),
-        Event.objects.count(),
+        Event.objects.count(), list(PlanRun.objects.values()), list(OpsException.objects.values()),
+        list(StopPin.objects.values()),
     )
 
 
@@ -57,7 +64,8 @@ def _integrations(acme):
 
 LISTS = ["hubs", "vehicles", "drivers", "orders", "routes", "stops", "api-clients", "pods", "pod-exceptions",
          "integrations/connections",
-         "integrations/messages", "integrations/mappings", "webhooks/endpoints", "webhooks/deliveries", "reports/orders"]
+         "integrations/messages", "integrations/mappings", "webhooks/endpoints", "webhooks/deliveries", "reports/orders",
+         "plans", "exceptions"]
 
 
 @pytest.mark.parametrize("resource", LISTS)
@@ -82,7 +90,8 @@ def test_carol_finds_no_acme_order_by_its_external_id(as_carol, acme_world):
 
 
 DETAILS = [("hubs", "hub"), ("vehicles", "vehicle"), ("drivers", "driver"), ("orders", "order"),
-           ("routes", "route"), ("stops", "stop"), ("api-clients", "client")]
+           ("routes", "route"), ("stops", "stop"), ("api-clients", "client"), ("plans", "plan"),
+           ("plans", "replan"), ("exceptions", "exception")]
 
 
 @pytest.mark.parametrize(("resource", "key"), DETAILS)
@@ -114,6 +123,9 @@ WRITES = [
     ("post", "stops/{stop}/arrive/", None),
     ("post", "stops/{stop}/complete/", {}),
     ("post", "stops/{stop}/fail/", {"reason": "refused"}),
+    ("post", "plans/{plan}/publish/", None),
+    ("post", "plans/{plan}/discard/", None),
+    ("post", "plans/{replan}/apply/", None),
 ]
 
 
@@ -177,3 +189,17 @@ def test_carol_reads_none_of_acmes_completion_rules(as_carol, acme_world):
     response = as_carol.get("/api/v1/pod/requirements/", {"route": acme_world["route"].pk})
 
     assert response.json()["results"] == []
+@pytest.mark.parametrize(("path", "body"), [
+    ("stop-pins/", {"stop": "{stop}", "kind": "driver"}),
+    ("exceptions/", {"kind": "vehicle_breakdown", "route": "{route}"}),
+    ("exceptions/", {"kind": "urgent_order", "order": "{spare}"}),
+    ("plans/", {"hub": "{hub}", "date": "2026-11-23"}),
+])
+def test_carol_cannot_name_acmes_objects_in_planning_requests(as_carol, acme_world, path, body):
+    before = _snapshot()
+    filled = {k: (acme_world[v[1:-1]].pk if isinstance(v, str) and v.startswith("{") else v) for k, v in body.items()}
+
+    response = as_carol.post(f"/api/v1/{path}", filled, format="json")
+
+    assert response.status_code == 400, response.content
+    assert _snapshot() == before

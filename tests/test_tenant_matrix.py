@@ -29,7 +29,11 @@ NO_OBJECT = {"me", "location-batch", "order-bulk", "pod-media-upload", "driver-a
              "inbound-message-bulk-reprocess", "mapping-try-draft", "webhook-delivery-bulk-replay",
              # Figures, not lists: tests/reports/test_api.py shows Carol gets zeros and empty rows.
              # (report-orders is a list and is swept below.)
-             "report-kpis", "report-series", "report-breakdown", "report-options", "report-export"}
+             "report-kpis", "report-series", "report-breakdown", "report-options", "report-export",
+             # Names Acme's stop in the body: tests/test_tenant_isolation.py (planning requests) proves a 400.
+             "stop-pin",
+             # The caller's own organization's settings (a singleton, never another's).
+             "planning-policy"}
 # Lists that need a filter naming an object: the object is Acme's.
 LIST_FILTERS = {"pod-requirements": {"route": "route"}}
 

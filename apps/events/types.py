@@ -37,5 +37,16 @@ DRIVER_LOCATION_RESUMED = "driver.location_resumed"
 POD_CAPTURED = "pod.captured"
 POD_EXCEPTION = "pod.exception"
 POD_EXCEPTION_RESOLVED = "pod.exception_resolved"
+# Planning and re-planning (apps/planning): drafts, progress, exceptions, replans.
+PLAN_REQUESTED = "plan.requested"
+PLAN_PROGRESS = "plan.progress"
+PLAN_READY = "plan.ready"
+PLAN_FAILED = "plan.failed"
+PLAN_PUBLISHED = "plan.published"
+PLAN_DISCARDED = "plan.discarded"
+EXCEPTION_REPORTED = "exception.reported"
+REPLAN_PROPOSED = "replan.proposed"
+REPLAN_APPLIED = "replan.applied"
+REPLAN_FAILED = "replan.failed"
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

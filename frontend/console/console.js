@@ -85,6 +85,8 @@ function App() {
         };
       },
     });
+    // Other console modules (planning.js) draw on the same map.
+    window.dispatchEvent(new CustomEvent("console:map", { detail: mapRef.current }));
     store.setDate(config.date);
   }, []);
 

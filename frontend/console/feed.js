@@ -146,6 +146,16 @@ export function describeEvent(event, ctx) {
     const far = (p.flags || []).includes("far_from_address") ? ` · ${Math.round(p.distance_m)} m from the address` : "";
     return line(`Proof of delivery for ${what}${parts.length ? `: ${parts.join(", ")}` : ""}${far}`, far ? "warn" : "info", target);
   }
+  // Planning (planning.js): exceptions and replans are alerts; a job's progress is not news.
+  if (event.type === "plan.progress") return null;
+  if (event.type === "exception.reported") {
+    const kind = String(p.kind || "exception").replaceAll("_", " ");
+    return line(`Exception: ${kind}${p.route_id ? ` on ${routeName}` : ""}`, "warn", p.route_id ? { routeId: p.route_id } : null);
+  if (event.type === "replan.proposed") return line(`Replan proposed: ${p.moved ?? 0} stops change driver`, "warn");
+  if (event.type === "replan.applied") return line(`Replan applied to ${p.route_ids?.length ?? 0} routes`, "ok");
+  if (event.type === "replan.failed") return line(`Replan failed, the routes are unchanged: ${p.error || ""}`, "fail");
+  if (event.type === "plan.ready") return line(`Plan of ${p.date} ready: ${p.totals?.stops ?? 0} stops`, "info");
+  if (event.type === "plan.published") return line(`Plan of ${p.date} published: ${p.route_ids?.length ?? 0} routes`, "ok");
 
   const [subject, verb] = event.type.split(".");
   return line(`${capitalize(subject)} ${p.code || event.subject_id} ${verb || "changed"}`, "muted");

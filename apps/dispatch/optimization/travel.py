@@ -75,5 +75,70 @@ def _haversine(a: Point, b: Point) -> float:
 
 
 def default_provider() -> TravelTimeProvider:
-    """The provider configured for this deployment (straight-line unless OSRM is set up)."""
+    """The provider configured for this deployment: OSRM's table service when
+    ``OSRM_URL`` is set, else the straight line."""
+    from django.conf import settings
+
+    url = getattr(settings, "OSRM_URL", "")
+    if url:
+        from .osrm import OSRMHttpProvider
+
+        return OSRMHttpProvider(url)
     return StraightLineProvider()
+
+
+class CachedProvider:
+    """Remembers every pair a provider has answered, so re-planning the same places
+    (every replan of the day, every poll of a draft) asks the provider only for new pairs.
+
+    The cache is bounded: past ``max_pairs`` it starts afresh rather than grow without
+    limit in a long-running worker. Thread-safe enough for one worker: a race only
+    means a pair is asked twice.
+    """
+
+    def __init__(self, provider: TravelTimeProvider, *, max_pairs: int = 4_000_000) -> None:
+        self.provider = provider
+        self.name = f"cached:{provider.name}"
+        self.max_pairs = max_pairs
+        self._pairs: dict[tuple[Point, Point], tuple[int, int]] = {}
+        self.hits = self.misses = 0
+
+    def _key(self, p: Point) -> Point:
+        return (round(p[0], 6), round(p[1], 6))
+
+    def matrix(self, points: Sequence[Point]) -> Matrix:
+        keys = [self._key(p) for p in points]
+        pairs = self._pairs
+        try:
+            seconds = [[pairs[(a, b)][0] if a != b else 0 for b in keys] for a in keys]
+            metres = [[pairs[(a, b)][1] if a != b else 0 for b in keys] for a in keys]
+            self.hits += 1
+            return Matrix(seconds=seconds, metres=metres)
+        except KeyError:
+            self.misses += 1
+        fresh = self.provider.matrix(points)
+        if len(pairs) + len(keys) ** 2 > self.max_pairs:
+            pairs.clear()
+        for i, a in enumerate(keys):
+            for j, b in enumerate(keys):
+                if i != j:
+                    pairs[(a, b)] = (fresh.seconds[i][j], fresh.metres[i][j])
+        return fresh
+
+    def leg(self, origin: Point, destination: Point) -> tuple[int, int]:
+        key = (self._key(origin), self._key(destination))
+        found = self._pairs.get(key)
+        if found is None:
+            found = self._pairs[key] = self.provider.leg(origin, destination)
+        return found
+
+
+_default: CachedProvider | None = None
+
+
+def cached_default_provider() -> CachedProvider:
+    """The deployment's provider behind one process-wide cache (the optimizer's matrices)."""
+    global _default
+    if _default is None:
+        _default = CachedProvider(default_provider())
+    return _default

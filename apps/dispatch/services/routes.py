@@ -19,7 +19,19 @@ from apps.events.services import NewEvent, events_record
 from .. import timing
 from ..inputs import RouteIn, RoutePatch
 from ..lifecycle import ROUTE_EDITABLE_STATUSES, order_transition, route_transition
-from ..models import Driver, Hub, Order, OrderState, Route, RouteStatus, Stop, StopKind, StopState, Vehicle
+from ..models import (
+    Driver,
+    Hub,
+    Order,
+    OrderState,
+    Route,
+    RouteStatus,
+    Stop,
+    StopKind,
+    StopOutcome,
+    StopState,
+    Vehicle,
+)
 
 DEFAULT_START = time(8, 0)
 
@@ -230,7 +242,8 @@ def route_set_stops(*, actor: Actor, route: Route, order_ids: Sequence[int], exp
     stops = list(route.stops.select_related("order").order_by("sequence", "id"))
     fixed = [s for s in stops if s.state != StopState.PENDING]
     pending_by_order = {s.order_id: s for s in stops if s.state == StopState.PENDING}
-    visited_orders = {s.order_id for s in fixed if s.state != StopState.CANCELLED}
+    # A failed attempt does not block another: a re-attempt is a new stop (see Stop).
+    visited_orders = {s.order_id for s in fixed if s.state != StopState.CANCELLED and s.outcome != StopOutcome.FAILED}
     clash = [i for i in order_ids if i in visited_orders]
     if clash:
         raise ValidationFailed({"orders": [f"Already visited on this route: {', '.join(map(str, clash))}."]})

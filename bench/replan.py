@@ -1,0 +1,423 @@
+"""Re-planning after a breakdown: how fast a complete plan, how good after 1 s and 5 s,
+and how long from the report to every affected driver's socket.
+
+    .venv/bin/python -m bench.replan --quick       # 2 scenarios, 1 s budgets, 2 end-to-end trials; ~1 minute
+    nice -n 10 .venv/bin/python -m bench.replan     # 3 scenarios, 1 s and 5 s, the 60 s reference, 20 trials
+
+Scenario (as in ../shared/research/performance-anchors.md section 3): one depot, 10
+vans mid-route at their current positions (free from 0-600 s), 200 open stops with
+60-150 min windows in a 6 h remaining shift, 240 s service, at most 25 stops per van
+(a parcel capacity of 25), 25 km/h on a 16 x 16 km plane. The previous plan is our own
+(5 s; 1 s with --quick). The van with the most stops breaks down; its stops go to the
+nine others.
+
+Solvers, each on the same problem, every plan re-checked with the independent checker:
+
+* ``lastmile``: ``solve(..., warm_start=current plan)``: cheapest insertion of the
+  orphans first (the first complete plan), then PyVRP from there.
+* ``ortools-warm``: the same, with the OR-Tools engine.
+* ``pyvrp-cold``: PyVRP 0.14 directly, every stop required, no warm start.
+
+Gap: the objective (total travel seconds) against the best plan found for the
+scenario, including our 60 s solve (not in --quick, where the reference is the best
+of the short runs, so gaps there are optimistic).
+
+End-to-end: a real pipeline in one process (PostgreSQL and Redis, ``--database-url``
+and ``--redis-url``, default wt_optimizer and Redis db 1; the in-process task worker
+polling every 50 ms; the driver WebSocket consumer over the Redis channel layer): the
+breakdown is POSTed to /api/v1/exceptions/ with auto-apply on; the clock stops when
+every driver whose route changed has received its ``route.updated`` on its socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+SPEED_MPS = 25 / 3.6
+SHIFT_S = 6 * 3600
+
+
+def scenario(seed: int):
+    from apps.dispatch.optimization.problem import Problem, Stop, Vehicle, Window
+    from apps.dispatch.optimization.travel import Matrix
+
+    rng = random.Random(seed)
+    points = [(8_000.0, 8_000.0)]
+    vehicles = []
+    for k in range(10):
+        points.append((rng.uniform(0, 16_000), rng.uniform(0, 16_000)))
+        free = rng.randrange(0, 601)
+        vehicles.append(Vehicle(id=f"v{k}", start=len(points) - 1, end=0, shift=Window(free, SHIFT_S), capacity=(25,)))
+    stops = []
+    for i in range(200):
+        points.append((rng.uniform(0, 16_000), rng.uniform(0, 16_000)))
+        length = rng.randrange(60, 151) * 60
+        start = rng.randrange(0, SHIFT_S - length)
+        stops.append(Stop(id=f"s{i}", location=len(points) - 1, service_s=240, window=Window(start, start + length),
+                          demand=(1,)))
+    metres = [[round(math.dist(a, b)) for b in points] for a in points]
+    seconds = [[round(m / SPEED_MPS) for m in row] for row in metres]
+    return Problem(vehicles=tuple(vehicles), stops=tuple(stops), matrix=Matrix(seconds=seconds, metres=metres))
+
+
+def pyvrp_cold(problem, budget: float):
+    """PyVRP directly, every stop required: sequences, time to first feasible."""
+    import numpy as np
+    import pyvrp
+    from pyvrp.stop import MaxRuntime
+
+    started = time.perf_counter()
+    locs = sorted({v.start for v in problem.vehicles} | {v.end for v in problem.vehicles})
+    depot_of = {loc: i for i, loc in enumerate(locs)}
+    index = locs + [s.location for s in problem.stops]
+    secs = np.asarray(problem.matrix.seconds)[np.ix_(index, index)]
+    data = pyvrp.ProblemData(
+        locations=[pyvrp.Location(0, 0) for _ in index],
+        clients=[pyvrp.Client(location=len(locs) + i, delivery=list(s.demand), service_duration=s.service_s,
+                              tw_early=s.window.start, tw_late=s.window.end) for i, s in enumerate(problem.stops)],
+        depots=[pyvrp.Depot(location=i) for i in range(len(locs))],
+        vehicle_types=[pyvrp.VehicleType(1, capacity=list(v.capacity), start_depot=depot_of[v.start],
+                                         end_depot=depot_of[v.end], tw_early=v.shift.start, tw_late=v.shift.end)
+                       for v in problem.vehicles],
+        distance_matrices=[secs], duration_matrices=[secs],
+    )
+    first: list[float] = []
+    limit = MaxRuntime(max(0.0, budget - (time.perf_counter() - started)))
+
+    def stop(best: float) -> bool:
+        if not first and best < float("inf"):
+            first.append(time.perf_counter() - started)
+        return limit(best)
+
+    result = pyvrp.solve(data, stop, seed=0, collect_stats=False)
+    sequences = {v.id: [] for v in problem.vehicles}
+    if result.best.is_feasible():
+        for route in result.best.routes():
+            sequences[problem.vehicles[route.vehicle_type()].id] = [problem.stops[a.idx].id for a in route
+                                                                    if a.is_client()]
+    return sequences, (first[0] if first else None), time.perf_counter() - started
+
+
+def solver_runs(scenarios: int, budgets: list[float], reference_s: float | None, previous_s: float) -> list[dict]:
+    from apps.dispatch.optimization.engines import Progress
+    from apps.dispatch.optimization.feasibility import check
+    from apps.dispatch.optimization.problem import Problem
+    from apps.dispatch.optimization.schedule import make_plan
+    from apps.dispatch.optimization.solve import solve
+
+    rows = []
+    for seed in range(scenarios):
+        full = scenario(seed)
+        day = solve(full, time_limit_s=previous_s)
+        broken = max(day.routes, key=lambda r: len(r.visits)).vehicle
+        problem = Problem(vehicles=tuple(v for v in full.vehicles if v.id != broken), stops=full.stops,
+                          matrix=full.matrix)
+        current = {vid: list(seq) for vid, seq in day.sequences.items() if vid != broken}
+        orphans = len(day.sequences[broken])
+        results = []
+
+        def ours(engine: str, budget: float, label: str, problem=problem, current=current, results=results):
+            complete_at: list[float] = []
+            t0 = time.perf_counter()
+            cpu0 = time.process_time()
+
+            def progress(p: Progress) -> None:
+                if p.engine == "insertion" and p.unassigned == 0 and not complete_at:
+                    complete_at.append(time.perf_counter() - t0)
+
+            plan = solve(problem, time_limit_s=budget, engine=engine, warm_start=current, on_progress=progress)
+            first = complete_at[0] if complete_at else (time.perf_counter() - t0 if plan.complete else None)
+            results.append({"solver": label, "budget": budget, "plan": plan, "first": first,
+                            "cpu": time.process_time() - cpu0, "errors": check(problem, plan)})
+
+        for budget in budgets:
+            ours("auto", budget, "lastmile")
+            ours("ortools", budget, "ortools-warm")
+            cpu0 = time.process_time()
+            seqs, first, elapsed = pyvrp_cold(problem, budget)
+            cpu = time.process_time() - cpu0
+            plan = make_plan(problem, seqs, [], engine="pyvrp-cold", elapsed_s=elapsed, first_plan_s=first)
+            served = {s for seq in seqs.values() for s in seq}
+            errors = [e for e in check(problem, plan) if "neither served" not in e]
+            if len(served) < len(problem.stops):
+                errors.append(f"{len(problem.stops) - len(served)} stops not served")
+            results.append({"solver": "pyvrp-cold", "budget": budget, "plan": plan, "first": first, "cpu": cpu,
+                            "errors": errors})
+        if reference_s:
+            ours("auto", reference_s, "reference")
+        complete = [r for r in results if not r["errors"] and r["plan"].complete]
+        best = min((r["plan"].cost for r in complete), default=None)
+        for r in results:
+            r.update(seed=seed, orphans=orphans, best=best)
+            rows.append(r)
+    return rows
+
+
+def end_to_end(trials: int, time_limit_s: float, fleet_plan_s: float = 2.0) -> list[float]:
+    """Report a breakdown over the API; time until every affected driver's socket has its reroute."""
+    import asyncio
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.core.management import call_command
+    from django.db import connections
+    from rest_framework.test import APIClient
+
+    from apps.common.worker import start_inprocess_worker
+    from apps.realtime.consumers import DriverConsumer
+
+    call_command("migrate", verbosity=0)
+    worker = start_inprocess_worker(interval=0.05)
+    latencies: list[float] = []
+
+    async def trial(n: int) -> float | None:
+        org, routes, dispatcher = await sync_to_async(_fleet)(n, time_limit_s, fleet_plan_s)
+        sockets = {}
+        for route in routes:
+            comm = WebsocketCommunicator(DriverConsumer.as_asgi(), "/ws/driver/")
+            comm.scope["user"] = route.driver.user
+            await comm.connect()
+            await comm.receive_json_from(timeout=5)  # welcome
+            await comm.send_json_to({"type": "hello", "last_seq": 0})
+            await comm.receive_json_from(timeout=5)  # snapshot
+            sockets[route.pk] = comm
+        client = APIClient()
+        client.force_authenticate(dispatcher)
+        broken = routes[0]
+        versions = {route.pk: route.version for route in routes}
+        t0 = time.perf_counter()
+        response = await sync_to_async(client.post)("/api/v1/exceptions/", {"kind": "vehicle_breakdown",
+                                                                            "route": broken.pk}, format="json")
+        assert response.status_code == 201, response.json()
+        got: dict[int, float] = {}
+
+        async def listen(pk: int) -> None:
+            # Never poll with a short timeout: channels' test communicator cancels
+            # the consumer when a receive times out.
+            while True:
+                msg = await sockets[pk].receive_json_from(timeout=30)
+                if os.environ.get("BENCH_DEBUG"):
+                    print(f"# {time.perf_counter() - t0:.3f}", pk, str(msg)[:120])
+                # The reroute arrives as the route.updated event, or (when the driver's
+                # stream had to catch up over many events) as a snapshot with the new version.
+                events = msg.get("events", []) if msg.get("type") == "events" else []
+                routes = msg.get("data", {}).get("routes", []) if msg.get("type") == "snapshot" else []
+                if any(e["type"] == "route.updated" and e["payload"].get("route_id") == pk for e in events) or any(
+                        r["id"] == pk and r["version"] > versions[pk] for r in routes):
+                    got[pk] = time.perf_counter() - t0
+                    return
+
+        listeners = {pk: asyncio.create_task(listen(pk)) for pk in sockets}
+        changed: set[int] | None = None
+        deadline = t0 + 15
+        while time.perf_counter() < deadline:
+            if changed is None:
+                changed = await sync_to_async(_changed_routes)(org)
+            if changed is not None and all(pk in got for pk in changed):
+                break
+            await asyncio.sleep(0.005)
+        for task in listeners.values():
+            task.cancel()
+        for comm in sockets.values():
+            await comm.disconnect()
+        if not changed:
+            print(f"# trial {n}: the replan was not applied within 15 s")
+            return None
+        missing = changed - set(got)
+        if missing:
+            print(f"# trial {n}: routes {sorted(missing)} changed but their drivers heard nothing in 15 s")
+            return None
+        if os.environ.get("BENCH_DEBUG"):
+            await sync_to_async(_stages)(org, t0)
+        return max(got[pk] for pk in changed)
+
+    async def main() -> None:
+        for n in range(trials):
+            latency = await trial(n)
+            if latency is not None:
+                latencies.append(latency)
+                print(f"# end-to-end trial {n}: {latency * 1000:.0f} ms", flush=True)
+
+    try:
+        asyncio.run(main())
+    finally:
+        worker.stop()
+        connections.close_all()
+    return latencies
+
+
+def _fleet(n: int, time_limit_s: float, plan_s: float = 2.0):
+    """An organization with 10 vans on the road now, 200 open stops planned by our optimizer."""
+    import zoneinfo
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.accounts.actor import system_actor
+    from apps.accounts.models import Organization
+    from apps.accounts.services import member_create
+    from apps.dispatch.inputs import RouteIn
+    from apps.dispatch.models import Driver, Hub, Order, Vehicle
+    from apps.dispatch.services.routes import route_create, route_publish, route_start
+    from apps.planning.models import PlanningPolicy
+
+    tag = f"{os.getpid()}-{n}-{time.time_ns()}"
+    org = Organization.objects.create(name=f"Bench replan {tag}", slug=f"bench-replan-{tag}")
+    PlanningPolicy.objects.create(org=org, auto_apply=True, replan_time_limit_s=time_limit_s, coalesce_s=0)
+    actor = system_actor(org)
+    dispatcher = member_create(org=org, username=f"disp-{tag}", password="bench-pass-1234", role="dispatcher").user
+    hub = Hub.objects.create(org=org, name="Hub", code="H", timezone="Europe/Berlin", address_line1="x", city="Berlin",
+                             country="DE", lat=52.52, lng=13.40)
+    now = timezone.now()
+    today = timezone.localdate(now, zoneinfo.ZoneInfo("Europe/Berlin"))
+    rng = random.Random(n)
+    drivers, orders = [], []
+    for k in range(10):
+        user = member_create(org=org, username=f"drv{k}-{tag}", password="bench-pass-1234", role="driver").user
+        vehicle = Vehicle.objects.create(org=org, name=f"Van {k}", capacity_weight_kg=Decimal(800),
+                                         capacity_volume_l=Decimal(6000), capacity_parcels=25, home_hub=hub)
+        drivers.append(Driver.objects.create(
+            org=org, user=user, name=f"Driver {k}", shift_start=(now - timedelta(hours=1)).time(),
+            shift_end=(now + timedelta(hours=8)).time().replace(second=0, microsecond=0), home_hub=hub,
+            current_vehicle=vehicle))
+    for i in range(200):
+        start = now + timedelta(minutes=rng.randrange(0, 240))
+        orders.append(Order(org=org, external_id=f"o-{i}", customer_name="C", address_line1="x", city="Berlin",
+                            country="DE", lat=52.47 + rng.uniform(0, 0.1), lng=13.30 + rng.uniform(0, 0.2),
+                            window_start=start, window_end=start + timedelta(minutes=rng.randrange(90, 180)),
+                            service_time_s=240, total_weight_kg=Decimal(2), total_volume_l=Decimal(10),
+                            parcel_count=1, content_hash=f"o-{i}", hub=hub, geocode_confidence="exact"))
+    orders = Order.objects.bulk_create(orders)
+    # The day as our optimizer planned it, as a dispatcher would have published it.
+    from apps.dispatch.optimization.solve import solve
+    from apps.planning.problem_input import day_input, driver_of, order_of
+
+    pi = day_input(hub=hub, day=today, drivers=drivers, orders=orders, now=now)
+    plan = solve(pi.problem, time_limit_s=plan_s)
+    by_id = {d.pk: d for d in drivers}
+    routes = []
+    for planned in plan.routes:
+        if not planned.visits:
+            continue
+        driver = by_id[driver_of(planned.vehicle)]
+        route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date=today.isoformat(), driver=driver.pk,
+                                                       vehicle=driver.current_vehicle_id,
+                                                       orders=[order_of(s) for s in planned.stop_ids],
+                                                       planned_start=now - timedelta(minutes=5)))
+        route_publish(actor=actor, route=route)
+        route = route_start(actor=actor, route=route)
+        route.driver = driver
+        routes.append(route)
+    routes.sort(key=lambda r: -r.stops.count())  # the busiest van breaks down
+    return org, routes, dispatcher
+
+
+def _stages(org, t0: float) -> None:
+    """Where the time went (BENCH_DEBUG): report, claim, solved, applied."""
+    from apps.events.models import Event
+    from apps.planning.models import PlanRun
+
+    plan = PlanRun.objects.filter(org=org, kind="replan").first()
+    reported = Event.objects.filter(org=org, type="exception.reported").values_list("created_at", flat=True).first()
+    marks = {"claimed": plan.started_at, "solved": plan.finished_at, "applied": plan.published_at}
+    print("# stages after the report: " + ", ".join(f"{k} +{(v - reported).total_seconds():.2f}s" for k, v in marks.items()),
+          f"(replan solve {plan.result.get('elapsed_s')} s, {len(plan.diff.get('moved', []))} stops moved)")
+
+
+def _changed_routes(org) -> set[int] | None:
+    """The routes a replan applied for this organization changed; None until it is applied."""
+    from apps.events.models import Event
+
+    applied = Event.objects.filter(org=org, type="replan.applied").first()
+    return None if applied is None else set(applied.payload["route_ids"])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--scenarios", type=int, default=None)
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL",
+                                                                 "postgres://postgres@127.0.0.1:5432/wt_optimizer"))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        scenarios, budgets, reference, previous, trials = 2, [1.0], None, 1.0, 2
+    else:
+        scenarios, budgets, reference, previous, trials = 3, [1.0, 5.0], 60.0, 5.0, 20
+    scenarios = args.scenarios or scenarios
+    trials = args.trials if args.trials is not None else trials
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The end-to-end part needs what production runs: PostgreSQL (the worker and the
+    # sockets write and read concurrently) and Redis (the worker thread publishes,
+    # the consumers receive, on different event loops).
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["REDIS_URL"] = args.redis_url
+    import django
+
+    django.setup()
+    print(f"# {platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; Python {platform.python_version()}")
+    print(f"# {scenarios} scenarios, budgets {budgets} s, reference {reference or 'best of the runs'}")
+    print(f"{'scenario':>8} {'orphans':>7} {'solver':<13} {'budget':>6} {'cpu_s':>6} {'first_s':>8} {'cost':>9} "
+          f"{'gap%':>6} {'unassigned':>10}  status")
+    rows = solver_runs(scenarios, budgets, reference, previous)
+    for r in rows:
+        plan = r["plan"]
+        ok = not r["errors"] and plan.complete
+        gap = f"{100 * (plan.cost - r['best']) / r['best']:6.2f}" if ok and r["best"] else "     -"
+        first = f"{r['first']:8.3f}" if r["first"] is not None else "       -"
+        status = "ok" if ok else (r["errors"][0] if r["errors"] else "incomplete")
+        print(f"{r['seed']:>8} {r['orphans']:>7} {r['solver']:<13} {r['budget']:>6.1f} {r['cpu']:>6.2f} {first} "
+              f"{plan.cost:>9} {gap} "
+              f"{len(plan.unassigned):>10}  {status}")
+    print()
+    headline = []
+    for solver in ("lastmile", "ortools-warm", "pyvrp-cold"):
+        mine = [r for r in rows if r["solver"] == solver]
+        firsts = [r["first"] for r in mine if r["first"] is not None]
+        parts = [f"first complete plan mean {statistics.mean(firsts) * 1000:.0f} ms max {max(firsts) * 1000:.0f} ms"
+                 if firsts else "no complete plan"]
+        for budget in budgets:
+            gaps = [100 * (r["plan"].cost - r["best"]) / r["best"] for r in mine
+                    if r["budget"] == budget and not r["errors"] and r["plan"].complete and r["best"]]
+            done = sum(1 for r in mine if r["budget"] == budget and not r["errors"] and r["plan"].complete)
+            n = sum(1 for r in mine if r["budget"] == budget)
+            parts.append(f"gap@{budget:g}s {statistics.mean(gaps):.2f}% ({done}/{n} complete)" if gaps
+                         else f"gap@{budget:g}s - ({done}/{n} complete)")
+        print(f"SUMMARY {solver}: " + ", ".join(parts))
+        if solver == "lastmile":
+            headline.append(f"first plan {statistics.mean(firsts) * 1000:.0f} ms" if firsts else "no first plan")
+            headline += parts[1:]
+    if not args.skip_e2e and trials:
+        latencies = end_to_end(trials, time_limit_s=0.5, fleet_plan_s=0.5 if args.quick else 2.0)
+        if latencies:
+            line = (f"breakdown report -> reroute on every affected driver's socket: p50 {pct(latencies, 0.5) * 1000:.0f} ms,"
+                    f" p95 {pct(latencies, 0.95) * 1000:.0f} ms over {len(latencies)} trials (replan budget 0.5 s)")
+            print("SUMMARY " + line)
+            headline.append(f"e2e p95 {pct(latencies, 0.95) * 1000:.0f} ms")
+    print("HEADLINE lastmile replan: " + "; ".join(headline))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
