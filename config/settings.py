@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "apps.dispatch",
     "apps.pod",
     "apps.tracking",
+    "apps.eta",
     "apps.console",
     "apps.realtime",
 ]
@@ -230,6 +231,28 @@ for _name in ("LOCATION_MAX_ACCURACY_M", "LOCATION_MAX_SPEED_MPS", "LOCATION_FUT
 if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:
     raise ImproperlyConfigured("LOCATION_RETENTION_DAYS must cover at least LOCATION_MAX_AGE_H.")
 # --- end tracking -----------------------------------------------------------
+
+# --- ETAs (apps/eta, docs/eta.md) -------------------------------------------
+# A live position older than this is not used as the driver's whereabouts (the last
+# visit is); a route plan is reloaded after ETA_PLAN_TTL_S even if nothing changed here
+# (another process may have changed the route); the provider is asked for the first leg
+# at most every ETA_LEG_REFRESH_S per route. An ETA moving by less than ETA_MIN_CHANGE_S
+# is not written or pushed; a driver's ETAs are refreshed at most every
+# ETA_MIN_INTERVAL_S. A stop is at late risk when predicted more than ETA_LATE_MARGIN_S
+# after its window closes, and the alert clears when it is back ETA_LATE_CLEAR_S inside.
+ETA_POSITION_MAX_AGE_S = env.int("ETA_POSITION_MAX_AGE_S", default=600)
+ETA_PLAN_TTL_S = env.float("ETA_PLAN_TTL_S", default=30.0)
+ETA_LEG_REFRESH_S = env.float("ETA_LEG_REFRESH_S", default=60.0)
+ETA_MIN_CHANGE_S = env.int("ETA_MIN_CHANGE_S", default=30)
+ETA_MIN_INTERVAL_S = env.float("ETA_MIN_INTERVAL_S", default=2.0)
+ETA_LATE_MARGIN_S = env.int("ETA_LATE_MARGIN_S", default=0)
+ETA_LATE_CLEAR_S = env.int("ETA_LATE_CLEAR_S", default=120)
+for _name in ("ETA_POSITION_MAX_AGE_S", "ETA_PLAN_TTL_S", "ETA_LEG_REFRESH_S", "ETA_MIN_CHANGE_S", "ETA_MIN_INTERVAL_S"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
+for _name in ("ETA_LATE_MARGIN_S", "ETA_LATE_CLEAR_S"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must not be negative, not {globals()[_name]!r}.")
 
 # --- background tasks -------------------------------------------------------
 

@@ -16,6 +16,7 @@ api_v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("", include("apps.dispatch.urls")),
     path("", include("apps.tracking.urls")),
+    path("", include("apps.eta.urls")),
     path("", include(api_router.urls)),
 ]
 

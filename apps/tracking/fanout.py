@@ -182,11 +182,24 @@ class Coalescer:
         while not stopping.wait(tick):
             try:
                 self.flush_now(min_interval=min_interval)
+                self.refresh_etas()
                 if time.monotonic() >= next_stale_check:
                     next_stale_check = time.monotonic() + stale_every
                     self.check_stale()
             except Exception:  # keep the thread alive whatever happens
                 logger.exception("position fan-out tick failed")
+
+    def refresh_etas(self) -> None:
+        """The ETA engine's per-ping refresh rides on this thread's tick (apps/eta/live.py)."""
+        from apps.eta import live
+
+        try:
+            if live.tracker.has_pending():
+                live.flush(min_interval=settings.ETA_MIN_INTERVAL_S)
+        except Exception:
+            logger.warning("ETA refresh failed; the next tick tries again", exc_info=True)
+        finally:
+            connections.close_all()
 
     def check_stale(self) -> None:
         from .services import location_check_stale
@@ -210,6 +223,12 @@ def push(*, org_id: int, driver_id: int, at: datetime, position: dict[str, Any])
 
 def flush_now(*, min_interval: float = 0.0) -> int:
     return coalescer.flush_now(min_interval=min_interval)
+
+
+def send_live(group: str, payload: dict[str, Any]) -> bool:
+    """Send an ephemeral message (not an event: ETAs, positions) to one group, on the
+    server's loop when there is one. Never raises."""
+    return coalescer._send(group, {"type": "lastmile.live", "payload": payload})
 
 
 def ensure_started() -> None:

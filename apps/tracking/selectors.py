@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.dispatch.models import Order
 
-from .models import DriverPosition, TrackingToken
+from .models import DriverPosition, TrackingSettings, TrackingToken
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -51,3 +51,8 @@ def tracking_order(*, token: str) -> Order | None:
         .first()
     )
     return row.order if row is not None else None
+
+
+def tracking_settings(*, org_id: int) -> TrackingSettings:
+    """The organization's tracking settings, or the defaults (unsaved) if it has none."""
+    return TrackingSettings.objects.filter(org_id=org_id).first() or TrackingSettings(org_id=org_id)

@@ -49,7 +49,7 @@ def _after_visit(actor: Actor, route: Route, events: list[NewEvent]) -> None:
     if not route.stops.filter(state__in=[StopState.PENDING, StopState.ARRIVED]).exists():
         route_finish(actor=actor, route=route, events=events)
     else:
-        route_schedule(route, now=timezone.now())
+        route_schedule(route, now=timezone.now(), events=events)
 
 
 @transaction.atomic
@@ -60,8 +60,8 @@ def stop_arrive(*, actor: Actor, stop: Stop) -> Stop:
     stop_transition(stop, "arrive")
     stop.arrived_at = timezone.now()
     stop.save()
-    route_schedule(route, now=stop.arrived_at)
     events.append(NewEvent(ev.STOP_ARRIVED, "stop", stop.pk, _stop_payload(stop)))
+    route_schedule(route, now=stop.arrived_at, events=events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
 

@@ -1,0 +1,171 @@
+"""ETAs that follow the driver: refreshed on accepted pings from a cached route plan.
+
+``location_receive`` hands each driver's newest shown position here after commit
+(``observe``: a dict assignment, no I/O). The position fan-out thread calls ``flush``
+every tick; for each driver with a new position, at most once per ETA_MIN_INTERVAL_S,
+the tracker predicts every remaining stop of the driver's active route from the cached
+plan (no database reads), writes the ETAs that moved by ETA_MIN_CHANGE_S or more in one
+statement, records late-risk changes, and pushes the new ETAs to the organization's
+consoles and to the tracking pages of the orders concerned.
+
+The plan cache is per process. It is replaced by ``eta_route_refresh`` after every
+change to a route made in this process, and reloaded after ETA_PLAN_TTL_S whatever
+happens, which bounds how long a change made by another process goes unseen; writes
+only ever touch open stops, so a stale plan cannot move a visited stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+
+from apps.dispatch.models import Route, RouteStatus
+from apps.realtime.groups import org_group, track_group
+
+from .plans import Position, RoutePlan, dt, plan_load
+
+logger = logging.getLogger(__name__)
+
+
+class EtaTracker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, Position] = {}
+        self._plans: dict[int, tuple[float, RoutePlan | None]] = {}  # driver id -> (monotonic load time, plan)
+        self._last_run: dict[int, float] = {}
+
+    # --- producers (request and socket threads) -------------------------------------
+
+    def observe(self, *, driver_id: int, lat: float, lng: float, at: float) -> None:
+        with self._lock:
+            queued = self._pending.get(driver_id)
+            if queued is None or queued.at < at:
+                self._pending[driver_id] = Position(lat, lng, at)
+
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def adopt(self, plan: RoutePlan) -> None:
+        """Use a freshly loaded plan (after a full refresh) for its driver, and forget any
+        other driver's plan of the same route (the route changed hands)."""
+        with self._lock:
+            for driver_id, (_, cached) in list(self._plans.items()):
+                if cached is not None and cached.route_id == plan.route_id and driver_id != plan.driver_id:
+                    del self._plans[driver_id]
+            if plan.driver_id is not None:
+                previous = self._plans.get(plan.driver_id, (0.0, None))[1]
+                if previous is not None and previous.route_id == plan.route_id:
+                    plan.shown = {**previous.shown, **plan.shown}
+                self._plans[plan.driver_id] = (time.monotonic(), plan)
+
+    def invalidate(self, *, driver_id: int | None = None) -> None:
+        with self._lock:
+            if driver_id is None:
+                self._plans.clear()
+            else:
+                self._plans.pop(driver_id, None)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._plans.clear()
+            self._last_run.clear()
+
+    # --- the refresh (fan-out thread, bench) -----------------------------------------
+
+    def flush(self, *, now: float | None = None, min_interval: float = 0.0) -> int:
+        """Refresh the ETAs of every driver with a new position; return how many routes
+        were refreshed. A driver refreshed less than ``min_interval`` seconds ago keeps
+        its position pending for a later tick."""
+        mono = time.monotonic()
+        with self._lock:
+            due = {d: p for d, p in self._pending.items() if mono - self._last_run.get(d, float("-inf")) >= min_interval}
+            for driver_id in due:
+                del self._pending[driver_id]
+                self._last_run[driver_id] = mono
+        refreshed = 0
+        for driver_id, position in due.items():
+            try:
+                refreshed += self.refresh(driver_id=driver_id, position=position, now=now)
+            except Exception:  # one driver's failure must not stop the others' ETAs
+                logger.warning("ETA refresh for driver %s failed", driver_id, exc_info=True)
+        return refreshed
+
+    def plan_for(self, driver_id: int) -> RoutePlan | None:
+        with self._lock:
+            cached = self._plans.get(driver_id)
+        if cached is not None and time.monotonic() - cached[0] <= settings.ETA_PLAN_TTL_S:
+            return cached[1]
+        plan = _load_driver_plan(driver_id)
+        with self._lock:
+            self._plans[driver_id] = (time.monotonic(), plan)
+        return plan
+
+    def refresh(self, *, driver_id: int, position: Position, now: float | None = None) -> int:
+        from .services import eta_apply_live
+
+        plan = self.plan_for(driver_id)
+        if plan is None or not plan.stops:
+            return 0
+        moment = now if now is not None else time.time()
+        etas = plan.predict(position=position, now=moment)
+        applied = eta_apply_live(plan, etas, now=moment)
+        push(plan, applied, position=position, now=moment)
+        return 1
+
+
+def _load_driver_plan(driver_id: int) -> RoutePlan | None:
+    """The driver's active route: the one under way, else the next published one."""
+    from .services import prediction_rows_ensure
+
+    routes = list(Route.objects.select_related("driver").filter(
+        driver_id=driver_id, status__in=(RouteStatus.IN_PROGRESS, RouteStatus.PUBLISHED)).order_by("date", "id")[:20])
+    if not routes:
+        return None
+    route = next((r for r in routes if r.status == RouteStatus.IN_PROGRESS), routes[0])
+    plan = plan_load(route=route)
+    if plan is not None:
+        prediction_rows_ensure(plan)
+    return plan
+
+
+def push(plan: RoutePlan, applied: Any, *, position: Position | None, now: float) -> None:
+    """Send the ETAs that moved to the organization's consoles, and to each tracking
+    page whose ETA moved or that may see the driver. Ephemeral, like positions: a lost
+    push is repaired by the next one or by the page's snapshot."""
+    from apps.tracking import fanout
+    from apps.tracking.privacy import delivery_block
+
+    changed = sorted(set(applied.changed) | set(applied.late_changed))
+    if changed:
+        fanout.send_live(org_group(plan.org_id), {"type": "etas", "route_id": plan.route_id, "etas": [
+            {"stop_id": plan.stops[i].stop_id, "order_id": plan.stops[i].order_id,
+             "eta": dt(applied.etas[i]).isoformat(), "late_risk": plan.stops[i].stop_id in plan.late_open}
+            for i in changed]})
+    fresh = position is not None and now - position.at <= settings.ETA_POSITION_MAX_AGE_S
+    for i, (stop, away) in enumerate(zip(plan.stops, plan.stops_away(), strict=True)):
+        eta = applied.etas[i]
+        visible = fresh and plan.visibility.driver_visible(stops_away=away, eta=eta, now=now)
+        if i not in changed and not visible:
+            continue
+        block = delivery_block(
+            eta=eta, now=now, stops_away=away, late_risk=stop.stop_id in plan.late_open,
+            driver_first_name=plan.driver_first_name,
+            position=(position.lat, position.lng, position.at) if position is not None else None,
+            driver_visible=visible)
+        fanout.send_live(track_group(stop.order_id), {"type": "delivery", "delivery": block})
+
+
+tracker = EtaTracker()
+
+
+def observe(*, driver_id: int, lat: float, lng: float, at: float) -> None:
+    tracker.observe(driver_id=driver_id, lat=lat, lng=lng, at=at)
+
+
+def flush(*, now: float | None = None, min_interval: float = 0.0) -> int:
+    return tracker.flush(now=now, min_interval=min_interval)
