@@ -241,7 +241,7 @@ if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:
 # ETA_MIN_INTERVAL_S. A stop is at late risk when predicted more than ETA_LATE_MARGIN_S
 # after its window closes, and the alert clears when it is back ETA_LATE_CLEAR_S inside.
 ETA_POSITION_MAX_AGE_S = env.int("ETA_POSITION_MAX_AGE_S", default=600)
-ETA_PLAN_TTL_S = env.float("ETA_PLAN_TTL_S", default=30.0)
+ETA_PLAN_TTL_S = env.float("ETA_PLAN_TTL_S", default=60.0)
 ETA_LEG_REFRESH_S = env.float("ETA_LEG_REFRESH_S", default=60.0)
 ETA_MIN_CHANGE_S = env.int("ETA_MIN_CHANGE_S", default=30)
 ETA_MIN_INTERVAL_S = env.float("ETA_MIN_INTERVAL_S", default=2.0)

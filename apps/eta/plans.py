@@ -146,8 +146,12 @@ def _legs(provider: TravelTimeProvider, stops: list[StopSpec]) -> list[float]:
 
 
 def plan_load(*, route: Route | None = None, route_id: int | None = None,
-              provider: TravelTimeProvider | None = None) -> RoutePlan | None:
-    """The plan of an active (published or in-progress) route; None for any other."""
+              provider: TravelTimeProvider | None = None, previous: RoutePlan | None = None) -> RoutePlan | None:
+    """The plan of an active (published or in-progress) route; None for any other.
+
+    ``previous`` (the plan being reloaded) lends its legs when the remaining stops are
+    the same ones at the same places: a periodic reload then costs the queries, not a
+    travel-time matrix."""
     from apps.tracking.selectors import tracking_settings
 
     if route is None:
@@ -174,13 +178,18 @@ def plan_load(*, route: Route | None = None, route_id: int | None = None,
         if eta is not None:
             shown[pk] = eta.timestamp()
     provider = provider or default_provider()
+    legs = None
+    if previous is not None and previous.route_id == route.pk:
+        places = [(s.stop_id, s.lat, s.lng) for s in remaining]
+        if places == [(s.stop_id, s.lat, s.lng) for s in previous.stops]:
+            legs = previous.legs
     rules = tracking_settings(org_id=route.org_id)
     driver = route.driver
     return RoutePlan(
         route_id=route.pk, org_id=route.org_id, driver_id=route.driver_id,
         driver_first_name=driver.first_name if driver is not None else "", status=route.status,
         planned_start=ts(route.planned_start), fallback_origin=origin, fallback_clock=clock, stops=remaining,
-        legs=_legs(provider, remaining), provider=provider,
+        legs=legs if legs is not None else _legs(provider, remaining), provider=provider,
         visibility=Visibility(rules.driver_visible_within_stops, rules.driver_visible_within_minutes), shown=shown,
     )
 

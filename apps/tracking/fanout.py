@@ -145,6 +145,29 @@ class Coalescer:
             logger.warning("positions for %s dropped; consoles get newer ones next tick", group, exc_info=True)
             return False
 
+    def _send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> int:
+        """Several group sends in one hop to the event loop (the ETA engine sends one per
+        tracking page whose ETA moved: one hop each would cost more than the ETAs)."""
+        if not messages:
+            return 0
+        try:
+            layer = get_channel_layer()
+            if layer is None:
+                return 0
+
+            async def send_all() -> None:
+                await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+            loop = self._usable_loop()
+            if loop is not None:
+                asyncio.run_coroutine_threadsafe(send_all(), loop).result(SEND_TIMEOUT_S)
+            else:
+                async_to_sync(send_all)()
+            return len(messages)
+        except Exception:
+            logger.warning("%d live messages dropped; clients get newer ones next time", len(messages), exc_info=True)
+            return 0
+
     # --- the thread -------------------------------------------------------------------
 
     def ensure_started(self) -> None:
@@ -225,10 +248,11 @@ def flush_now(*, min_interval: float = 0.0) -> int:
     return coalescer.flush_now(min_interval=min_interval)
 
 
-def send_live(group: str, payload: dict[str, Any]) -> bool:
-    """Send an ephemeral message (not an event: ETAs, positions) to one group, on the
-    server's loop when there is one. Never raises."""
-    return coalescer._send(group, {"type": "lastmile.live", "payload": payload})
+def send_live(messages: list[tuple[str, dict[str, Any]]]) -> int:
+    """Send ephemeral messages (not events: ETAs, positions), each ``(group, payload)``,
+    in one hop to the server's loop when there is one. Never raises; returns how many
+    were sent."""
+    return coalescer._send_many([(group, {"type": "lastmile.live", "payload": payload}) for group, payload in messages])
 
 
 def ensure_started() -> None:
