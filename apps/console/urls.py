@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("console/", views.console, name="console"),
+    path("console/eta-accuracy/", views.eta_accuracy, name="console-eta-accuracy"),
 ]

@@ -85,3 +85,18 @@ def test_bad_dates_are_a_400_naming_the_field(as_dave, clock, params, field):
 
 def test_an_anonymous_caller_gets_a_401(anonymous, db):
     assert anonymous.get(URL).status_code == 401
+
+
+def test_the_console_shows_the_days_accuracy_per_route(client, dave, worked_route):
+    client.force_login(dave)
+
+    page = client.get("/console/eta-accuracy/", {"date": "2026-11-23"}).content.decode()
+
+    assert "All routes" in page and "Bob Baker" in page
+    assert "2.0 / 4.0" in page  # departure: mean 2 minutes, p90 4 minutes
+
+
+def test_the_accuracy_page_is_for_dispatchers_only(client, bob, clock):
+    client.force_login(bob.user)
+
+    assert client.get("/console/eta-accuracy/").status_code == 403
