@@ -232,6 +232,20 @@ if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:
     raise ImproperlyConfigured("LOCATION_RETENTION_DAYS must cover at least LOCATION_MAX_AGE_H.")
 # --- end tracking -----------------------------------------------------------
 
+# The public tracking page, its API and socket: requests per client address per minute
+# (docs/tracking.md); X-Forwarded-For is believed only behind a proxy that sets it.
+TRACKING_RATE_PER_MIN = env.int("TRACKING_RATE_PER_MIN", default=120)
+TRACKING_TRUST_FORWARDED_FOR = env.bool("TRACKING_TRUST_FORWARDED_FOR", default=PRODUCTION)
+if TRACKING_RATE_PER_MIN <= 0:
+    raise ImproperlyConfigured(f"TRACKING_RATE_PER_MIN must be greater than 0, not {TRACKING_RATE_PER_MIN!r}.")
+# Web Push (notifications opted into on the tracking page): a VAPID key pair, e.g. from
+# `python -c "from py_vapid import Vapid; v=Vapid(); v.generate_keys(); ..."` (docs/notifications.md).
+WEBPUSH_VAPID_PUBLIC_KEY = env.str("WEBPUSH_VAPID_PUBLIC_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@example.com")
+if bool(WEBPUSH_VAPID_PUBLIC_KEY) != bool(WEBPUSH_VAPID_PRIVATE_KEY):
+    raise ImproperlyConfigured("Set both WEBPUSH_VAPID_PUBLIC_KEY and WEBPUSH_VAPID_PRIVATE_KEY, or neither.")
+
 # --- ETAs (apps/eta, docs/eta.md) -------------------------------------------
 # A live position older than this is not used as the driver's whereabouts (the last
 # visit is); a route plan is reloaded after ETA_PLAN_TTL_S even if nothing changed here

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from apps.accounts.api import ApiClientViewSet, MeView
 from apps.common.health import favicon, healthz
 from apps.events.api import EventViewSet
+from apps.tracking.views import track_page
 
 api_router = SimpleRouter()
 api_router.register("events", EventViewSet, basename="event")
@@ -28,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("track/<str:token>/", track_page, name="track-page"),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon),
     path("", include("apps.console.urls")),

@@ -11,6 +11,9 @@ ORDER_FAILED = "order.failed"
 ORDER_CANCELLED = "order.cancelled"
 ORDER_RESCHEDULED = "order.rescheduled"
 ORDER_RETURNED = "order.returned"
+# The customer, on the tracking page.
+ORDER_PREFERENCES_UPDATED = "order.preferences_updated"
+ORDER_RATED = "order.rated"
 
 STOP_ARRIVED = "stop.arrived"
 STOP_COMPLETED = "stop.completed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import jsonschema
 import pytest
 from asgiref.sync import async_to_sync
 
@@ -209,10 +210,14 @@ def test_new_etas_reach_the_console_and_the_customers_tracking_page(route, acme,
 
     drive((DEPOT[0] - 0.02, DEPOT[1]))
 
+    from apps.realtime.schemas import MESSAGE_SCHEMAS
+
     etas_message = async_to_sync(layer.receive)(console)["payload"]
+    jsonschema.validate(etas_message, MESSAGE_SCHEMAS["etas"], format_checker=jsonschema.FormatChecker())
     assert etas_message["type"] == "etas" and etas_message["route_id"] == route.pk
     assert {e["stop_id"] for e in etas_message["etas"]} == set(Stop.objects.filter(route=route).values_list("pk", flat=True))
     delivery = async_to_sync(layer.receive)(page)["payload"]
+    jsonschema.validate(delivery, MESSAGE_SCHEMAS["delivery"], format_checker=jsonschema.FormatChecker())
     assert delivery["type"] == "delivery"
     assert delivery["delivery"]["eta"] == Stop.objects.get(pk=first.pk).eta.isoformat()
 
