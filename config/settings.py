@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.pod",
     "apps.tracking",
     "apps.eta",
+    "apps.notifications",
     "apps.console",
     "apps.realtime",
 ]
@@ -245,6 +246,34 @@ WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
 WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@example.com")
 if bool(WEBPUSH_VAPID_PUBLIC_KEY) != bool(WEBPUSH_VAPID_PRIVATE_KEY):
     raise ImproperlyConfigured("Set both WEBPUSH_VAPID_PUBLIC_KEY and WEBPUSH_VAPID_PRIVATE_KEY, or neither.")
+
+# --- customer notifications (apps/notifications, docs/notifications.md) ------
+# Links in messages point here (the tracking page); in production, https:// on the first
+# of ALLOWED_HOSTS unless set.
+LASTMILE_PUBLIC_URL = env.str("LASTMILE_PUBLIC_URL", default=f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION
+                              else "http://127.0.0.1:8000")
+if not LASTMILE_PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"LASTMILE_PUBLIC_URL must start with http:// or https://, not {LASTMILE_PUBLIC_URL!r}.")
+MAILERS = {"default": {"BACKEND": env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend")}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="deliveries@localhost")
+# SMS: "log" writes texts to the log (the default: nothing leaves the machine); "twilio"
+# sends them, and needs the account, a sender and the callback URL for delivery reports.
+NOTIFY_SMS_BACKEND = env.str("NOTIFY_SMS_BACKEND", default="log")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+if NOTIFY_SMS_BACKEND not in ("log", "twilio"):
+    raise ImproperlyConfigured(f"NOTIFY_SMS_BACKEND must be 'log' or 'twilio', not {NOTIFY_SMS_BACKEND!r}.")
+if NOTIFY_SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM):
+    raise ImproperlyConfigured("NOTIFY_SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
+# A message whose provider keeps failing is retried with backoff (30 s doubling, at most
+# 30 min apart) this many times in all before it is marked failed: about 4 hours.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=12)
+if NOTIFY_MAX_ATTEMPTS <= 0:
+    raise ImproperlyConfigured(f"NOTIFY_MAX_ATTEMPTS must be greater than 0, not {NOTIFY_MAX_ATTEMPTS!r}.")
 
 # --- ETAs (apps/eta, docs/eta.md) -------------------------------------------
 # A live position older than this is not used as the driver's whereabouts (the last

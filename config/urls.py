@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("apps.dispatch.urls")),
     path("", include("apps.tracking.urls")),
     path("", include("apps.eta.urls")),
+    path("", include("apps.notifications.urls")),
     path("", include(api_router.urls)),
 ]
 

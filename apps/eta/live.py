@@ -133,6 +133,9 @@ class EtaTracker:
         etas = plan.predict(position=position, now=moment)
         applied = eta_apply_live(plan, etas, now=moment)
         out = live_messages(plan, applied, position=position, now=moment)
+        from apps.notifications.triggers import on_etas
+
+        on_etas(plan, etas)
         if messages is None:
             fanout.send_live(out)
         else:

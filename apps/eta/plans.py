@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 
@@ -73,6 +74,9 @@ class RoutePlan:
     late_open: set[int] = field(default_factory=set)
     departure_recorded: set[int] = field(default_factory=set)
     first_recorded: set[int] = field(default_factory=set)
+    first_etas: dict[int, float] = field(default_factory=dict)
+    # The organization's notification settings (arriving-soon stops, ETA-change threshold).
+    notify: Any = None
     # The last provider answer for the first leg: (stop id, seconds, straight-line metres, monotonic time).
     _first_leg: tuple[int, float, float, float] | None = None
 
@@ -184,6 +188,9 @@ def plan_load(*, route: Route | None = None, route_id: int | None = None,
         if places == [(s.stop_id, s.lat, s.lng) for s in previous.stops]:
             legs = previous.legs
     rules = tracking_settings(org_id=route.org_id)
+    from apps.notifications.services import notification_settings
+
+    notify = notification_settings(org_id=route.org_id)
     driver = route.driver
     return RoutePlan(
         route_id=route.pk, org_id=route.org_id, driver_id=route.driver_id,
@@ -191,6 +198,7 @@ def plan_load(*, route: Route | None = None, route_id: int | None = None,
         planned_start=ts(route.planned_start), fallback_origin=origin, fallback_clock=clock, stops=remaining,
         legs=legs if legs is not None else _legs(provider, remaining), provider=provider,
         visibility=Visibility(rules.driver_visible_within_stops, rules.driver_visible_within_minutes), shown=shown,
+        notify=notify,
     )
 
 

@@ -80,6 +80,7 @@ def prediction_rows_ensure(plan: RoutePlan) -> None:
     if missing:
         StopPrediction.objects.bulk_create(missing, ignore_conflicts=True)
     plan.first_recorded = {i for i, row in existing.items() if row[1] is not None}
+    plan.first_etas = {i: row[1].timestamp() for i, row in existing.items() if row[1] is not None}
     plan.departure_recorded = {i for i, row in existing.items() if row[2] is not None}
     plan.late_open = {i for i, row in existing.items() if row[3] is not None}
 
@@ -105,6 +106,7 @@ def _apply(plan: RoutePlan, etas: list[float], *, now: float, force: bool,
         StopPrediction.objects.filter(stop_id__in=[p for p, _ in first], first_eta__isnull=True).update(
             first_eta=_when(first), first_eta_at=now_dt)
         plan.first_recorded.update(p for p, _ in first)
+        plan.first_etas.update((p, value.timestamp()) for p, value in first)
     _record_departure(plan, etas, now_dt)
     _late_risk(plan, etas, result, now_dt, events)
     return result
@@ -169,10 +171,13 @@ def eta_route_refresh(*, route: Route, now: datetime | None = None, events: list
     applied = _apply(plan, plan.predict(position=position, now=moment), now=moment, force=True, events=events)
 
     def after_commit() -> None:
+        from apps.notifications.triggers import on_etas
+
         from . import live
 
         live.tracker.adopt(plan)
         live.push(plan, applied, position=position, now=moment)
+        on_etas(plan, applied.etas)
 
     transaction.on_commit(after_commit)
 

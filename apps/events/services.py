@@ -53,6 +53,11 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
         for i, e in enumerate(events)
     ]
     created = Event.objects.bulk_create(rows)
+    # Customer notifications are queued here, inside the transaction: the task rows commit
+    # with the change or not at all (the worker sends only after commit).
+    from apps.notifications.triggers import on_events
+
+    on_events(created)
     # Live pushes go out only once the change is visible to everyone who reads it.
     from apps.realtime.publisher import publish_events
 

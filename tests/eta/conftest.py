@@ -25,9 +25,13 @@ def manual_tracker():
     fanout.coalescer.stop()
     fanout.coalescer.autostart = False
     fanout.coalescer.discard_pending()
+    from apps.notifications.triggers import requested
+
     live.tracker.reset()
+    requested.reset()
     yield live.tracker
     live.tracker.reset()
+    requested.reset()
     fanout.coalescer.discard_pending()
 
 
