@@ -228,3 +228,24 @@ def with_route_started(route, acme):
     with transaction.atomic():
         route_start(actor=system_actor(acme), route=route)
     route.refresh_from_db()
+
+
+def test_a_live_update_shows_the_driver_only_to_the_customers_he_is_close_to(route, acme, drive, clock, layer):
+    from apps.tracking.models import TrackingSettings
+
+    TrackingSettings.objects.create(org=acme, driver_visible_within_stops=0, driver_visible_within_minutes=0)
+    live.tracker.reset()
+    with_route_started(route, acme)
+    first, _, third = Stop.objects.filter(route=route).order_by("sequence")
+    near, far = async_to_sync(layer.new_channel)(), async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(track_group(first.order_id), near)
+    async_to_sync(layer.group_add)(track_group(third.order_id), far)
+    clock.shift(timedelta(minutes=3))
+
+    drive((DEPOT[0] - 0.02, DEPOT[1]))
+
+    near_update = async_to_sync(layer.receive)(near)["payload"]["delivery"]
+    far_update = async_to_sync(layer.receive)(far)["payload"]["delivery"]
+    assert near_update["stops_away"] == 0 and near_update["driver"]["position"]["lat"] == DEPOT[0] - 0.02
+    assert far_update["stops_away"] == 2 and far_update["driver"] == {"first_name": "Bob", "position": None}
+    assert str(first.order_id) not in str(far_update)
