@@ -139,17 +139,21 @@ def run(args) -> None:
                          .values_list("order__lat", "order__lng")[:1]) for r in routes}
 
     totals: dict[str, list[float]] = {"live, cold": [], "live, moved": [], "live, unchanged": [], "live, reload": []}
+    # CPU time of this process (the machine may be shared: wall time includes waiting for a core).
+    cpu_totals: dict[str, list[float]] = {name: [] for name in totals}
 
     def live_round(name: str, offset_m: float, shift_s: float) -> list[float]:
         """One ping per driver, then one flush (as the fan-out tick does): the total is
         the flush, pushes included; the per-ping figures are each driver's refresh."""
         for driver, route in zip(drivers, routes, strict=True):
             lat, lng = _along(firsts[route.pk], offset_m)
-            live.observe(driver_id=driver.pk, lat=lat, lng=lng, at=time.time())
+            # The fix is as old as the refresh's "now" says: a stale one would not be used.
+            live.observe(driver_id=driver.pk, lat=lat, lng=lng, at=time.time() + shift_s)
         timings: list[float] = []
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         refreshed = live.flush(now=time.time() + shift_s, timings=timings)
         totals[name].append(time.perf_counter() - start)
+        cpu_totals[name].append(time.process_time() - cpu)
         assert refreshed == len(routes), refreshed
         return [t * 1000 for t in timings]
 
@@ -185,27 +189,36 @@ def run(args) -> None:
     print()
     print("total s: the whole flush (pushes included) for the live rows, the sum of the pings otherwise; ms/ping = "
           "total / pings. p50 and p95: one driver's refresh (pushes excluded for the live rows).")
-    print(f"{'method':<20} {'pings':>6} {'total s':>8} {'ms/ping':>8} {'p50 ms':>7} {'p95 ms':>7}   ms/ping per round")
+    print("cpu ms/ping: this process's CPU time over the flush (live rows), which waiting for a busy core does not inflate.")
+    print(f"{'method':<20} {'pings':>6} {'total s':>8} {'ms/ping':>8} {'cpu ms/ping':>11} {'p50 ms':>7} {'p95 ms':>7}"
+          "   ms/ping per round")
     per_ping: dict[str, float] = {}
+    cpu_per_ping: dict[str, float | None] = {}
     for name, per_round in rows.items():
         round_totals = totals.get(name) or [sum(r) / 1000 for r in per_round]
         best_index = min(range(len(per_round)), key=lambda i: round_totals[i])
         best, total = per_round[best_index], round_totals[best_index]
         per_ping[name] = total * 1000 / len(best)
+        cpu_ms = cpu_totals[name][best_index] * 1000 / len(best) if name in cpu_totals else None
+        cpu_per_ping[name] = cpu_ms
         p95 = sorted(best)[int(0.95 * (len(best) - 1))]
-        print(f"{name:<20} {len(best):>6} {total:>8.3f} {per_ping[name]:>8.3f} {statistics.median(best):>7.3f} "
+        cpu_text = f"{cpu_ms:>11.3f}" if cpu_ms is not None else f"{'-':>11}"
+        print(f"{name:<20} {len(best):>6} {total:>8.3f} {per_ping[name]:>8.3f} {cpu_text} {statistics.median(best):>7.3f} "
               f"{p95:>7.3f}   " + " ".join(f"{t * 1000 / len(r):.3f}" for t, r in zip(round_totals, per_round, strict=True)))
     moved, unchanged, naive = per_ping["live, moved"], per_ping["live, unchanged"], per_ping["naive (baseline)"]
     # In steady state a driver pinging every ETA_MIN_INTERVAL_S has one reload per
     # ETA_PLAN_TTL_S: the average per ping includes its share.
     per_reload = max(1, round(settings.ETA_PLAN_TTL_S / settings.ETA_MIN_INTERVAL_S))
     steady = (per_ping["live, reload"] + (per_reload - 1) * moved) / per_reload
-    verdict = "met" if max(moved, steady) < TARGET_MS else "missed"
+    cpu_moved = cpu_per_ping["live, moved"] or 0.0
+    cpu_steady = ((cpu_per_ping["live, reload"] or 0.0) + (per_reload - 1) * cpu_moved) / per_reload
+    verdict = "met" if max(moved, steady) < TARGET_MS else (
+        "missed on wall time, met on CPU time" if max(cpu_moved, cpu_steady) < TARGET_MS else "missed")
     print()
     cleanup(org)
     print(f"eta: {len(routes)} routes x {args.stops} stops, one ping each: {moved:.3f} ms/ping "
           f"({moved * len(routes) / 1000:.2f} s in all) when every ETA moves, {unchanged:.3f} ms/ping when none does, "
-          f"{steady:.3f} ms/ping with the periodic plan reload; "
+          f"{steady:.3f} ms/ping with the periodic plan reload (CPU {cpu_moved:.3f} / {cpu_steady:.3f}); "
           f"naive {naive:.2f} ms/ping ({naive / moved:.0f}x); target <{TARGET_MS:g} ms/ping: {verdict}")
 
 

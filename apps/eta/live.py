@@ -169,7 +169,7 @@ def live_messages(plan: RoutePlan, applied: Any, *, position: Position | None,
     """The ETAs that moved for the organization's consoles, and for each tracking page
     whose ETA moved or that may see the driver. Ephemeral, like positions: a lost push
     is repaired by the next one or by the page's snapshot."""
-    from apps.tracking.privacy import delivery_block
+    from apps.tracking.privacy import delivery_block, eta_window
 
     changed = sorted(set(applied.changed) | set(applied.late_changed))
     messages: list[tuple[str, dict[str, Any]]] = []
@@ -182,8 +182,12 @@ def live_messages(plan: RoutePlan, applied: Any, *, position: Position | None,
     for i, (stop, away) in enumerate(zip(plan.stops, plan.stops_away(), strict=True)):
         eta = applied.etas[i]
         visible = fresh and plan.visibility.driver_visible(stops_away=away, eta=eta, now=now)
-        if i not in changed and not visible:
+        # The page shows the window (on 5-minute marks), the stops before it and the late
+        # flag: an ETA moving inside the same window changes nothing it shows.
+        shows = (*eta_window(eta, now), away, stop.stop_id in plan.late_open)
+        if not visible and plan.track_shown.get(stop.stop_id) == shows:
             continue
+        plan.track_shown[stop.stop_id] = shows
         block = delivery_block(
             eta=eta, now=now, stops_away=away, late_risk=stop.stop_id in plan.late_open,
             driver_first_name=plan.driver_first_name,

@@ -70,6 +70,9 @@ class RoutePlan:
     # The last ETAs written and pushed, by stop id: a ping that moves an ETA by less
     # than ETA_MIN_CHANGE_S writes nothing.
     shown: dict[int, float] = field(default_factory=dict)
+    # What each tracking page was last sent (window, stops away, late risk), by stop id:
+    # a page hears again only when what it shows changes, or while it may see the driver.
+    track_shown: dict[int, tuple] = field(default_factory=dict)
     # Mirrors of StopPrediction, loaded with the plan, so a ping needs no reads.
     late_open: set[int] = field(default_factory=set)
     departure_recorded: set[int] = field(default_factory=set)

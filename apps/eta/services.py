@@ -136,19 +136,23 @@ def _late_risk(plan: RoutePlan, etas: list[float], result: Applied, now: datetim
     for i, (stop, eta, is_late) in enumerate(zip(plan.stops, etas, result.late, strict=True)):
         if stop.arrived_at is not None:
             continue  # the driver is there: the alert, if any, has served its purpose
-        payload = {"stop_id": stop.stop_id, "order_id": stop.order_id, "route_id": plan.route_id,
-                   "eta": dt(eta).isoformat(), "window_end": dt(stop.window_end).isoformat() if stop.window_end else None}
+
+        def payload(stop=stop, eta=eta) -> dict:
+            return {"stop_id": stop.stop_id, "order_id": stop.order_id, "route_id": plan.route_id,
+                    "eta": dt(eta).isoformat(),
+                    "window_end": dt(stop.window_end).isoformat() if stop.window_end else None}
+
         if is_late and stop.stop_id not in plan.late_open:
             plan.late_open.add(stop.stop_id)
             if StopPrediction.objects.filter(stop_id=stop.stop_id, late_risk_since__isnull=True).update(late_risk_since=now):
                 events.append(NewEvent(ev.STOP_LATE_RISK, "stop", stop.stop_id,
-                                       {**payload, "late_by_s": round(eta - stop.window_end)}))
+                                       {**payload(), "late_by_s": round(eta - stop.window_end)}))
                 result.late_changed.append(i)
         elif (not is_late and stop.stop_id in plan.late_open
               and (stop.window_end is None or eta <= stop.window_end - clear_by)):
             plan.late_open.discard(stop.stop_id)
             if StopPrediction.objects.filter(stop_id=stop.stop_id, late_risk_since__isnull=False).update(late_risk_since=None):
-                events.append(NewEvent(ev.STOP_LATE_RISK_CLEARED, "stop", stop.stop_id, payload))
+                events.append(NewEvent(ev.STOP_LATE_RISK_CLEARED, "stop", stop.stop_id, payload()))
                 result.late_changed.append(i)
     if batch is not None:
         batch.extend(events)
