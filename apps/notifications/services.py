@@ -304,3 +304,29 @@ def message_request_later(*, org_id: int, order_id: int, trigger: str) -> None:
     from .tasks import notification_prepare
 
     notification_prepare.enqueue(order_id, str(trigger))
+
+
+def messages_sweep(*, now: datetime | None = None, stuck_after: timedelta = timedelta(minutes=10)) -> dict[str, int]:
+    """Repair what a crash can leave behind, so a message is delayed, not lost:
+
+    - a message left ``sending`` for ``stuck_after`` (its worker died mid-send) goes back to
+      ``retry``: it may have reached the provider, so it may arrive twice (the ambiguous case
+      of docs/notifications.md), which is better than never;
+    - a ``pending``/``retry`` message overdue by ``stuck_after`` has lost its job (a pruned
+      task row, a restored database): its job is queued again. The send claims the row, so
+      a message with two jobs is still sent once.
+    """
+    from .tasks import notification_send
+
+    now = now or timezone.now()
+    stuck = list(Message.objects.filter(status=MessageStatus.SENDING, updated_at__lt=now - stuck_after)
+                 .values_list("pk", flat=True))
+    for pk in stuck:
+        if Message.objects.filter(pk=pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.RETRY, next_attempt_at=now, updated_at=now):
+            _log(Message(pk=pk), MessageStatus.RETRY, "the worker stopped mid-send; sending again", at=now)
+    overdue = list(Message.objects.filter(status__in=(MessageStatus.PENDING, MessageStatus.RETRY),
+                                          next_attempt_at__lt=now - stuck_after).values_list("pk", flat=True))
+    for pk in [*stuck, *overdue]:
+        notification_send.enqueue(pk)
+    return {"stuck": len(stuck), "requeued": len(stuck) + len(overdue)}

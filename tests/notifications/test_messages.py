@@ -421,3 +421,33 @@ def test_arriving_soon_is_requested_once_from_the_eta_engine(route, erika, acme,
         live.flush()
 
     assert queued("arriving_soon") == [[erika.pk, "arriving_soon"]]
+
+
+class TestSweep:
+    def test_a_message_whose_worker_died_mid_send_is_sent_again(self, erika, clock):
+        from apps.notifications.services import messages_sweep
+
+        message = message_prepare(order_id=erika.pk, trigger="scheduled")
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.SENDING)  # and then the worker died
+        clock.shift(timedelta(minutes=11))
+
+        assert messages_sweep() == {"stuck": 1, "requeued": 1}
+        assert message_send(message_id=message.pk) == "sent"
+        assert "mid-send" in message.log.order_by("-id")[1].detail
+
+    def test_a_message_whose_job_was_lost_is_queued_again_and_sent_once(self, erika, clock):
+        from apps.notifications.services import messages_sweep
+
+        message = message_prepare(order_id=erika.pk, trigger="scheduled")
+        clock.shift(timedelta(minutes=11))
+
+        assert messages_sweep()["requeued"] == 1
+        assert DBTaskResult.objects.filter(task_path="apps.notifications.tasks.notification_send").count() == 1
+        assert [message_send(message_id=message.pk) for _ in range(2)] == ["sent", "skipped"]
+
+    def test_a_recent_message_is_left_alone(self, erika):
+        from apps.notifications.services import messages_sweep
+
+        message_prepare(order_id=erika.pk, trigger="scheduled")
+
+        assert messages_sweep() == {"stuck": 0, "requeued": 0}
