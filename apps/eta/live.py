@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from apps.dispatch.models import Route, RouteStatus
 from apps.realtime.groups import org_group, track_group
@@ -95,18 +96,62 @@ class EtaTracker:
             for driver_id in due:
                 del self._pending[driver_id]
                 self._last_run[driver_id] = mono
-        refreshed = 0
-        messages: list[tuple[str, dict[str, Any]]] = []
+        from apps.notifications.triggers import on_etas
+
+        from .services import Applied, eta_late_risk_apply, nothing_to_write
+
+        if not due:
+            return 0
+        # One transaction for the whole batch: a commit per route would cost more than the
+        # refresh itself on a database that syncs its log (PostgreSQL, bench/eta.py). Each
+        # route writes in a savepoint; the late-risk alerts follow in short transactions of
+        # their own, so the organization's event counter is never held for the batch.
+        predicted: list[tuple[RoutePlan, list[float], Position, float, int]] = []
         for driver_id, position in due.items():
             started = time.perf_counter()
             try:
-                refreshed += self.refresh(driver_id=driver_id, position=position, now=now, messages=messages)
+                plan = self.plan_for(driver_id)
+                if plan is not None and plan.stops:
+                    moment = now if now is not None else time.time()
+                    predicted.append((plan, plan.predict(position=position, now=moment), position, moment,
+                                      len(timings) if timings is not None else 0))
             except Exception:  # one driver's failure must not stop the others' ETAs
                 logger.warning("ETA refresh for driver %s failed", driver_id, exc_info=True)
+                self.invalidate(driver_id=driver_id)
             if timings is not None:
                 timings.append(time.perf_counter() - started)
+        done: list[tuple[RoutePlan, Any, Position, float]] = []
+        late_work: list = []
+        writes = [item for item in predicted if not nothing_to_write(item[0], item[1])]
+        try:
+            if writes:
+                with transaction.atomic():
+                    done = [self._apply(item, late_work, timings) for item in writes]
+        except Exception:
+            # The batch did not commit: what the plans think they wrote is wrong; reload them.
+            logger.warning("ETA batch of %d routes failed", len(writes), exc_info=True)
+            for plan, *_ in writes:
+                self.invalidate(driver_id=plan.driver_id)
+            done, late_work = [], []
+        done += [(plan, Applied(etas=etas, late=plan.late(etas)), position, moment)
+                 for plan, etas, position, moment, _ in predicted if not any(plan is w[0] for w in writes)]
+        eta_late_risk_apply(late_work)
+        messages: list[tuple[str, dict[str, Any]]] = []
+        for plan, applied, position, moment in done:
+            messages.extend(live_messages(plan, applied, position=position, now=moment))
+            on_etas(plan, applied.etas)
         fanout.send_live(messages)
-        return refreshed
+        return len(done)
+
+    def _apply(self, item: tuple, late_work: list, timings: list[float] | None) -> tuple:
+        from .services import eta_apply_live
+
+        plan, etas, position, moment, timing = item
+        started = time.perf_counter()
+        applied = eta_apply_live(plan, etas, now=moment, late_later=late_work)
+        if timings is not None:
+            timings[timing] += time.perf_counter() - started  # the driver's write, beside its prediction
+        return plan, applied, position, moment
 
     def plan_for(self, driver_id: int) -> RoutePlan | None:
         with self._lock:

@@ -86,9 +86,10 @@ def prediction_rows_ensure(plan: RoutePlan) -> None:
 
 
 def _apply(plan: RoutePlan, etas: list[float], *, now: float, force: bool,
-           events: list[NewEvent] | None = None) -> Applied:
+           events: list[NewEvent] | None = None, late_later: list | None = None) -> Applied:
     """Store what moved. Caller is inside a transaction. Late-risk events join ``events``
-    (the caller records them with its own) or are recorded here."""
+    (the caller records them with its own) or are recorded here; with ``late_later`` the
+    late-risk work is handed back to run in its own transaction (``eta_late_risk_apply``)."""
     threshold = settings.ETA_MIN_CHANGE_S
     result = Applied(etas=etas, late=plan.late(etas))
     for i, (stop, eta) in enumerate(zip(plan.stops, etas, strict=True)):
@@ -108,8 +109,23 @@ def _apply(plan: RoutePlan, etas: list[float], *, now: float, force: bool,
         plan.first_recorded.update(p for p, _ in first)
         plan.first_etas.update((p, value.timestamp()) for p, value in first)
     _record_departure(plan, etas, now_dt)
-    _late_risk(plan, etas, result, now_dt, events)
+    if late_later is not None:
+        late_later.append((plan, etas, result, now_dt))
+    else:
+        _late_risk(plan, etas, result, now_dt, events)
     return result
+
+
+def eta_late_risk_apply(work: list) -> None:
+    """The late-risk part of batched live refreshes, each route in its own short
+    transaction: the claim and its event commit together, and the organization's event
+    counter is locked only as long as one route takes."""
+    for plan, etas, result, now in work:
+        try:
+            with transaction.atomic():
+                _late_risk(plan, etas, result, now, None)
+        except Exception:
+            logger.warning("late-risk check of route %s failed", plan.route_id, exc_info=True)
 
 
 def _record_departure(plan: RoutePlan, etas: list[float], now: datetime) -> None:
@@ -186,10 +202,11 @@ def eta_route_refresh(*, route: Route, now: datetime | None = None, events: list
     transaction.on_commit(after_commit)
 
 
-def _nothing_to_write(plan: RoutePlan, etas: list[float], late_flags: list[bool]) -> bool:
+def nothing_to_write(plan: RoutePlan, etas: list[float], late_flags: list[bool] | None = None) -> bool:
     """True when a refresh would store nothing: the common case of a ping, answered
     from memory without opening a transaction."""
     threshold = settings.ETA_MIN_CHANGE_S
+    late_flags = late_flags if late_flags is not None else plan.late(etas)
     for stop, eta, is_late in zip(plan.stops, etas, late_flags, strict=True):
         shown = plan.shown.get(stop.stop_id)
         if shown is None or abs(shown - eta) >= threshold or stop.stop_id not in plan.first_recorded:
@@ -201,12 +218,18 @@ def _nothing_to_write(plan: RoutePlan, etas: list[float], late_flags: list[bool]
                 and nxt.stop_id not in plan.departure_recorded)
 
 
-def eta_apply_live(plan: RoutePlan, etas: list[float], *, now: float) -> Applied:
+def eta_apply_live(plan: RoutePlan, etas: list[float], *, now: float, late_later: list | None = None) -> Applied:
     """The per-ping write: only what moved, in its own short transaction (none at all
-    when nothing moved)."""
+    when nothing moved). With ``late_later`` the caller holds the transaction (a batch of
+    refreshes, one commit) and runs the late-risk work afterwards."""
     late_flags = plan.late(etas)
-    if _nothing_to_write(plan, etas, late_flags):
+    if nothing_to_write(plan, etas, late_flags):
         return Applied(etas=etas, late=late_flags)
+    if late_later is not None:
+        # Inside the caller's batch transaction, without a savepoint (two more round trips
+        # per route): if one route's write fails, the batch rolls back and every plan in it
+        # is reloaded (EtaTracker.flush).
+        return _apply(plan, etas, now=now, force=False, late_later=late_later)
     with transaction.atomic():
         return _apply(plan, etas, now=now, force=False)
 
