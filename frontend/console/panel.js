@@ -192,7 +192,7 @@ function Messages({ orderId, tz }) {
   useEffect(() => {
     const controller = new AbortController();
     setMessages(null);
-    api(`/orders/${orderId}/messages/`, { signal: controller.signal })
+    api(`orders/${orderId}/messages/`, { signal: controller.signal })
       .then(setMessages)
       .catch((err) => err.name !== "AbortError" && setError(err));
     return () => controller.abort();
