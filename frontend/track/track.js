@@ -74,7 +74,10 @@ function Preferences({ state, pin, onSaved }) {
     event.preventDefault();
     try {
       const body = { instructions, gate_code: gate };
-      if (pin) body.pin = { lat: pin.lat, lng: pin.lng };
+      // The pin the customer dragged, or, the first time, the address's own pin as it stands.
+      const confirm = pin || (!prefs.pin_confirmed_at && state.order.lat != null
+        ? { lat: state.order.lat, lng: state.order.lng } : null);
+      if (confirm) body.pin = { lat: confirm.lat, lng: confirm.lng };
       onSaved(await call("PUT", "preferences/", body));
       setMessage("Saved. Your driver will see this.");
     } catch (err) {

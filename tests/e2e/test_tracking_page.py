@@ -91,3 +91,29 @@ def test_a_bad_link_is_a_plain_not_found_page(page: Page, asgi_live_server):
 
     assert response.status == 404
     expect(page.get_by_role("heading")).to_have_text("Link not found")
+
+
+def test_erika_leaves_notes_before_bob_sets_off_and_rates_after_delivery(
+        page: Page, asgi_live_server, erikas_link, bob):
+    from apps.tracking.models import DeliveryPreferences, DeliveryRating
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{asgi_live_server.url}/track/{erikas_link['token']}/")
+    form = page.get_by_test_id("preferences")
+    form.get_by_label("Delivery instructions").fill("Back door, ring twice")
+    form.get_by_label("Gate or door code").fill("4711#")
+    form.get_by_role("button").click()
+
+    expect(form).to_contain_text("Saved. Your driver will see this.")
+    prefs = DeliveryPreferences.objects.get(order=erikas_link["orders"][1])
+    assert (prefs.instructions, prefs.gate_code) == ("Back door, ring twice", "4711#")
+    assert prefs.pin_confirmed_at is not None  # saving confirms the pin where it stands
+
+    actor = system_actor(bob.org)
+    for order in erikas_link["orders"][:2]:
+        stop_complete(actor=actor, stop=Stop.objects.get(order=order))
+    expect(page.get_by_test_id("headline")).to_contain_text("Delivered", timeout=15_000)
+    page.get_by_test_id("rating").get_by_role("button", name="5 of 5").click()
+
+    expect(page.get_by_text("Thank you for your rating (5/5).")).to_be_visible()
+    assert DeliveryRating.objects.get(order=erikas_link["orders"][1]).score == 5
