@@ -179,6 +179,8 @@ function App() {
     <section class="track-card track-hero"><${Headline} state=${state} /><${Driver} delivery=${state.delivery} />
       <p class="track-live muted" data-testid="live-status" data-status=${live}>${live === STATUS.LIVE ? "Live" : live === STATUS.OFFLINE ? "Offline" : "Connecting…"}</p></section>
     <div class="track-map" ref=${mapEl} data-testid="map"></div>
+    <p class="track-legend"><span><i style="background: var(--brand)"></i>Your address</span>
+      ${state.delivery?.driver?.position ? html`<span><i style="background: #111827"></i>${state.delivery.driver.first_name}</span>` : null}</p>
     ${state.pod_url ? html`<section class="track-card"><h2>Proof of delivery</h2><img class="track-pod" src=${state.pod_url} alt="Proof of delivery" referrerpolicy="no-referrer" /></section>` : null}
     <${Rating} state=${state} onRated=${(rating) => setState((s) => ({ ...s, rating, can_rate: false }))} />
     <${Preferences} state=${state} pin=${pin} onSaved=${(preferences) => { setPin(null); setState((s) => ({ ...s, preferences })); }} />
