@@ -216,12 +216,16 @@ class Coalescer:
         """The ETA engine's per-ping refresh rides on this thread's tick (apps/eta/live.py)."""
         from apps.eta import live
 
+        if not live.tracker.has_pending():
+            return
         try:
-            if live.tracker.has_pending():
-                live.flush(min_interval=settings.ETA_MIN_INTERVAL_S)
+            # Reuse this thread's connection from tick to tick (CONN_MAX_AGE), dropping it
+            # only when it is too old or broken: a new connection per tick would cost more
+            # than the refresh.
+            close_old_connections()
+            live.flush(min_interval=settings.ETA_MIN_INTERVAL_S)
         except Exception:
             logger.warning("ETA refresh failed; the next tick tries again", exc_info=True)
-        finally:
             connections.close_all()
 
     def check_stale(self) -> None:
