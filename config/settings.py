@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "apps.planning",
     "apps.pod",
     "apps.tracking",
+    "apps.eta",
+    "apps.notifications",
     "apps.console",
     "apps.realtime",
     "apps.integrations",
@@ -287,6 +289,69 @@ for _name in ("POD_MAX_UPLOAD_BYTES", "POD_MAX_PIXELS", "POD_MEDIA_URL_TTL_S", "
 # Uploads go to temporary files above this size instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # --- end proof of delivery --------------------------------------------------
+# The public tracking page, its API and socket: requests per client address per minute
+# (docs/tracking.md); X-Forwarded-For is believed only behind a proxy that sets it.
+TRACKING_RATE_PER_MIN = env.int("TRACKING_RATE_PER_MIN", default=120)
+TRACKING_TRUST_FORWARDED_FOR = env.bool("TRACKING_TRUST_FORWARDED_FOR", default=PRODUCTION)
+if TRACKING_RATE_PER_MIN <= 0:
+    raise ImproperlyConfigured(f"TRACKING_RATE_PER_MIN must be greater than 0, not {TRACKING_RATE_PER_MIN!r}.")
+# Web Push (notifications opted into on the tracking page): a VAPID key pair, e.g. from
+# `python -c "from py_vapid import Vapid; v=Vapid(); v.generate_keys(); ..."` (docs/notifications.md).
+WEBPUSH_VAPID_PUBLIC_KEY = env.str("WEBPUSH_VAPID_PUBLIC_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@example.com")
+if bool(WEBPUSH_VAPID_PUBLIC_KEY) != bool(WEBPUSH_VAPID_PRIVATE_KEY):
+    raise ImproperlyConfigured("Set both WEBPUSH_VAPID_PUBLIC_KEY and WEBPUSH_VAPID_PRIVATE_KEY, or neither.")
+
+# --- customer notifications (apps/notifications, docs/notifications.md) ------
+# Links in messages point here (the tracking page); in production, https:// on the first
+# of ALLOWED_HOSTS unless set.
+LASTMILE_PUBLIC_URL = env.str("LASTMILE_PUBLIC_URL", default=f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION
+                              else "http://127.0.0.1:8000")
+if not LASTMILE_PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"LASTMILE_PUBLIC_URL must start with http:// or https://, not {LASTMILE_PUBLIC_URL!r}.")
+MAILERS = {"default": {"BACKEND": env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend")}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="deliveries@localhost")
+# SMS: "log" writes texts to the log (the default: nothing leaves the machine); "twilio"
+# sends them, and needs the account, a sender and the callback URL for delivery reports.
+NOTIFY_SMS_BACKEND = env.str("NOTIFY_SMS_BACKEND", default="log")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+if NOTIFY_SMS_BACKEND not in ("log", "twilio"):
+    raise ImproperlyConfigured(f"NOTIFY_SMS_BACKEND must be 'log' or 'twilio', not {NOTIFY_SMS_BACKEND!r}.")
+if NOTIFY_SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM):
+    raise ImproperlyConfigured("NOTIFY_SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
+# A message whose provider keeps failing is retried with backoff (30 s doubling, at most
+# 30 min apart) this many times in all before it is marked failed: about 4 hours.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=12)
+if NOTIFY_MAX_ATTEMPTS <= 0:
+    raise ImproperlyConfigured(f"NOTIFY_MAX_ATTEMPTS must be greater than 0, not {NOTIFY_MAX_ATTEMPTS!r}.")
+
+# --- ETAs (apps/eta, docs/eta.md) -------------------------------------------
+# A live position older than this is not used as the driver's whereabouts (the last
+# visit is); a route plan is reloaded after ETA_PLAN_TTL_S even if nothing changed here
+# (another process may have changed the route); the provider is asked for the first leg
+# at most every ETA_LEG_REFRESH_S per route. An ETA moving by less than ETA_MIN_CHANGE_S
+# is not written or pushed; a driver's ETAs are refreshed at most every
+# ETA_MIN_INTERVAL_S. A stop is at late risk when predicted more than ETA_LATE_MARGIN_S
+# after its window closes, and the alert clears when it is back ETA_LATE_CLEAR_S inside.
+ETA_POSITION_MAX_AGE_S = env.int("ETA_POSITION_MAX_AGE_S", default=600)
+ETA_PLAN_TTL_S = env.float("ETA_PLAN_TTL_S", default=60.0)
+ETA_LEG_REFRESH_S = env.float("ETA_LEG_REFRESH_S", default=60.0)
+ETA_MIN_CHANGE_S = env.int("ETA_MIN_CHANGE_S", default=30)
+ETA_MIN_INTERVAL_S = env.float("ETA_MIN_INTERVAL_S", default=2.0)
+ETA_LATE_MARGIN_S = env.int("ETA_LATE_MARGIN_S", default=0)
+ETA_LATE_CLEAR_S = env.int("ETA_LATE_CLEAR_S", default=120)
+for _name in ("ETA_POSITION_MAX_AGE_S", "ETA_PLAN_TTL_S", "ETA_LEG_REFRESH_S", "ETA_MIN_CHANGE_S", "ETA_MIN_INTERVAL_S"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
+for _name in ("ETA_LATE_MARGIN_S", "ETA_LATE_CLEAR_S"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must not be negative, not {globals()[_name]!r}.")
 
 # --- background tasks -------------------------------------------------------
 

@@ -8,6 +8,7 @@ from apps.accounts.api import ApiClientViewSet, MeView
 from apps.accounts.login import ThrottledLoginView
 from apps.common.health import favicon, healthz, metrics_view, readyz
 from apps.events.api import EventViewSet
+from apps.tracking.views import track_page
 
 api_router = SimpleRouter()
 api_router.register("events", EventViewSet, basename="event")
@@ -21,6 +22,8 @@ api_v1 = [
     path("", include("apps.integrations.urls")),
     path("", include("apps.reports.urls")),
     path("", include("apps.planning.urls")),
+    path("", include("apps.eta.urls")),
+    path("", include("apps.notifications.urls")),
     path("", include(api_router.urls)),
 ]
 
@@ -34,6 +37,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("hooks/", include("apps.integrations.hook_urls")),
     path("console/integrations/", include("apps.integrations.console_urls")),
+    path("track/<str:token>/", track_page, name="track-page"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -41,6 +41,10 @@ OBJECT_OF = {
 CREDENTIAL_ROUTES = {
     "tracking-pod": "tests/pod/test_media_serving.py (a tracking token shows only its own order)",
     "pod-media-file": "tests/pod/test_media_serving.py::test_carol_gets_404_even_with_a_genuine_acme_link",
+    "track": "tests/tracking/test_page.py (a token shows its own order only; a bad one is a plain 404)",
+    "track-preferences": "tests/tracking/test_page.py",
+    "track-rating": "tests/tracking/test_page.py",
+    "track-push": "tests/tracking/test_page.py",
 }
 
 

@@ -203,3 +203,13 @@ def test_carol_cannot_name_acmes_objects_in_planning_requests(as_carol, acme_wor
 
     assert response.status_code == 400, response.content
     assert _snapshot() == before
+
+
+def test_carol_reads_none_of_acmes_customer_messages_or_eta_accuracy(as_carol, acme_world):
+    from apps.notifications.services import message_prepare
+
+    message_prepare(order_id=acme_world["order"].pk, trigger="scheduled")
+
+    assert as_carol.get(f"/api/v1/orders/{acme_world['order'].pk}/messages/").status_code == 404
+    accuracy = as_carol.get("/api/v1/eta-accuracy/", {"from": "2026-11-23"}).json()
+    assert accuracy["routes"] == [] and accuracy["organization"]["first"]["count"] == 0

@@ -33,7 +33,11 @@ NO_OBJECT = {"me", "location-batch", "order-bulk", "pod-media-upload", "driver-a
              # Names Acme's stop in the body: tests/test_tenant_isolation.py (planning requests) proves a 400.
              "stop-pin",
              # The caller's own organization's settings (a singleton, never another's).
-             "planning-policy"}
+             "planning-policy",
+             # Twilio's callbacks: signed by Twilio, they name messages by the provider's id.
+             "twilio-status", "twilio-inbound",
+             # Figures: tests/test_tenant_isolation.py shows Carol's accuracy report is empty.
+             "eta-accuracy"}
 # Lists that need a filter naming an object: the object is Acme's.
 LIST_FILTERS = {"pod-requirements": {"route": "route"}}
 

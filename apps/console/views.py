@@ -77,3 +77,33 @@ def reports(request: HttpRequest) -> HttpResponse:
         "org": org,
         "page_config": {"orgName": org.name, "timezone": org.timezone, "today": _org_today(org.timezone).isoformat()},
     })
+
+
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f}"
+
+
+@login_required
+def eta_accuracy(request: HttpRequest) -> HttpResponse:
+    """How close the day's ETAs came to the actual arrivals: a table per route with bars
+    for the mean and p90 absolute error at both horizons (docs/eta.md)."""
+    from apps.eta.selectors import eta_accuracy as accuracy
+
+    membership = getattr(request.user, "membership", None)
+    if membership is None or membership.role not in CONSOLE_ROLES:
+        return render(request, "console/forbidden.html", {"membership": membership}, status=403)
+    org = membership.org
+    today = _org_today(org.timezone)
+    day = _requested_date(request.GET.get("date"), today)
+    report = accuracy(org=org, date_from=day, date_to=day)
+    rows = [{"label": "All routes", **report["organization"]}] + [
+        {"label": f"{r['name']} · {r['driver'] or 'no driver'}", **r} for r in report["routes"]]
+    scale = max([s for row in rows for h in ("first", "departure") for s in [row[h]["p90_abs_s"] or 0]] + [60])
+    for row in rows:
+        for horizon in ("first", "departure"):
+            stats = row[horizon]
+            stats["mean_min"], stats["p90_min"] = _minutes(stats["mean_abs_s"]), _minutes(stats["p90_abs_s"])
+            stats["mean_pct"] = round(100 * (stats["mean_abs_s"] or 0) / scale, 1)
+            stats["p90_pct"] = round(100 * (stats["p90_abs_s"] or 0) / scale, 1)
+    return render(request, "console/eta_accuracy.html", {
+        "membership": membership, "org": org, "date": day, "rows": rows, "scale_min": _minutes(scale)})

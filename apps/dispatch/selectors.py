@@ -156,7 +156,7 @@ def route_stops(*, route: Route) -> QuerySet[Stop]:
 def stop_list(*, actor: Actor, params: dict[str, Any] | None = None) -> QuerySet[Stop]:
     params = params or {}
     errors: dict[str, list[str]] = {}
-    qs = Stop.objects.filter(org=actor.org).select_related("order", "route")
+    qs = Stop.objects.filter(org=actor.org).select_related("order", "order__preferences", "route")
     if actor.is_driver:
         qs = qs.filter(route__driver_id=actor.driver_id).exclude(route__status=RouteStatus.DRAFT)
     if (route := _int(params, "route", errors)) is not None:

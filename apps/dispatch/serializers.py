@@ -49,17 +49,30 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
 
 
+class CustomerPreferencesSerializer(serializers.Serializer):
+    """What the customer said on their tracking page (apps/tracking): for the driver."""
+
+    instructions = serializers.CharField()
+    gate_code = serializers.CharField()
+    pin_lat = serializers.FloatField(allow_null=True)
+    pin_lng = serializers.FloatField(allow_null=True)
+    pin_confirmed_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
 class StopOrderSerializer(serializers.ModelSerializer):
     """What a driver needs to know about the order at a stop."""
 
     items = OrderItemSerializer(many=True, read_only=True)
+    customer_preferences = CustomerPreferencesSerializer(source="preferences", read_only=True, allow_null=True,
+                                                         default=None)
 
     class Meta:
         model = Order
         fields = ["id", "external_id", "reference", "state", "customer_name", "customer_phone", "address_line1",
                   "address_line2", "city", "postal_code", "country", "lat", "lng", "geocode_confidence",
                   "window_start", "window_end", "service_time_s", "instructions", "priority", "pod_requirements",
-                  "items", "parcel_count"]
+                  "items", "parcel_count", "customer_preferences"]
 
 
 class StopSerializer(serializers.ModelSerializer):
@@ -91,7 +104,8 @@ class RouteDetailSerializer(RouteSerializer):
     def get_stops(self, route: Route) -> list[dict]:
         from .selectors import route_stops
 
-        return StopSerializer(route_stops(route=route).prefetch_related("order__items"), many=True).data
+        stops = route_stops(route=route).select_related("order__preferences").prefetch_related("order__items")
+        return StopSerializer(stops, many=True).data
 
 
 class BulkResultSerializer(serializers.Serializer):

@@ -53,10 +53,14 @@ def events_record(*, org: Organization, actor: str, events: Sequence[NewEvent]) 
         for i, e in enumerate(events)
     ]
     created = Event.objects.bulk_create(rows)
-    # Outbound webhooks: delivery rows in this same transaction (the outbox), sent after commit.
+    # In this same transaction, so they commit with the change or not at all:
+    # outbound webhook deliveries (the outbox) and customer notifications (queued jobs;
+    # the worker sends only after commit).
     from apps.integrations.outbound.outbox import outbox_record
+    from apps.notifications.triggers import on_events
 
     outbox_record(org_id=org.pk, events=created)
+    on_events(created)
     # Live pushes go out only once the change is visible to everyone who reads it; the
     # report summaries are rebuilt from committed rows, so their days are marked stale
     # then too. Neither raises.

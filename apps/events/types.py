@@ -11,11 +11,17 @@ ORDER_FAILED = "order.failed"
 ORDER_CANCELLED = "order.cancelled"
 ORDER_RESCHEDULED = "order.rescheduled"
 ORDER_RETURNED = "order.returned"
+# The customer, on the tracking page.
+ORDER_PREFERENCES_UPDATED = "order.preferences_updated"
+ORDER_RATED = "order.rated"
 
 STOP_ARRIVED = "stop.arrived"
 STOP_COMPLETED = "stop.completed"
 STOP_FAILED = "stop.failed"
 STOP_CANCELLED = "stop.cancelled"
+# The ETA engine predicts a stop past its window (and, later, back inside it).
+STOP_LATE_RISK = "stop.late_risk"
+STOP_LATE_RISK_CLEARED = "stop.late_risk_cleared"
 
 ROUTE_CREATED = "route.created"
 ROUTE_UPDATED = "route.updated"

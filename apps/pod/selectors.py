@@ -68,3 +68,16 @@ def tracking_pod(*, order: Order) -> ProofOfDelivery | None:
     """The proof behind the order's delivery: the first POD of its succeeded stop."""
     return (ProofOfDelivery.objects.filter(order=order, stop__outcome="succeeded", org_id=order.org_id)
             .order_by("id").first())
+
+
+def pod_display_url(*, order: Order) -> str | None:
+    """The tracking page's proof of delivery (apps/tracking/pod.py): a signed, expiring
+    link to the display copy of the delivery's first photo, or None when the order has
+    none or its organization does not share photos with customers. Never the original."""
+    if not tracking_shares_photos(org_id=order.org_id):
+        return None
+    pod = tracking_pod(order=order)
+    photo = pod.photos.order_by("id").first() if pod else None
+    if photo is None:
+        return None
+    return sign_media(media_id=photo.pk, rendition="display", audience=f"track:{order.pk}")

@@ -38,6 +38,7 @@ class CloseCode:
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     REVOKED = 4408
+    RATE_LIMITED = 4429
     BAD_MESSAGE = 4400
 
 
@@ -232,4 +233,9 @@ class TrackConsumer(LiveConsumer):
     audience = "track"
 
     def authorize(self) -> tuple[protocol.Audience | None, int]:
+        from apps.tracking.ratelimit import allow
+
+        client = self.scope.get("client") or ("unknown", 0)
+        if not allow(str(client[0])):
+            return None, CloseCode.RATE_LIMITED
         return protocol.track_audience(self.scope["url_route"]["kwargs"]["token"])

@@ -172,14 +172,6 @@ def _driver_snapshot(ctx: Audience) -> dict[str, Any]:
 
 def _track_snapshot(ctx: Audience) -> dict[str, Any]:
     from apps.dispatch.models import Order
+    from apps.tracking.customer import tracking_snapshot
 
-    order = Order.objects.get(pk=ctx.order_id)
-    stop = order.stops.order_by("-id").first()
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "order": {"reference": order.reference or order.external_id, "state": order.state, "outcome": order.outcome,
-                  "window_start": iso(order.window_start), "window_end": iso(order.window_end)},
-        "eta": iso(stop.eta) if stop else None,
-    }
+    return tracking_snapshot(order=Order.objects.select_related("org").get(pk=ctx.order_id))

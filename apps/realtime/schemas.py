@@ -38,6 +38,24 @@ _POSITION = {
 }
 
 
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+# One order's live delivery facts on its tracking page (apps/tracking/privacy.py).
+_DELIVERY = {
+    "type": "object",
+    "required": ["eta", "window_from", "window_to", "stops_away", "late_risk", "driver"],
+    "additionalProperties": False,
+    "properties": {
+        "eta": _NULLABLE_TIME, "window_from": _NULLABLE_TIME, "window_to": _NULLABLE_TIME,
+        "stops_away": {"type": ["integer", "null"], "minimum": 0}, "late_risk": {"type": "boolean"},
+        "driver": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["first_name", "position"], "additionalProperties": False,
+            "properties": {"first_name": {"type": "string"}, "position": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["lat", "lng", "at"], "additionalProperties": False,
+                "properties": {"lat": {"type": "number"}, "lng": {"type": "number"}, "at": {"type": "string"}}}]}}}]},
+    },
+}
+
+
 def _message(type_: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -56,6 +74,13 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
         "events": {"type": "array", "items": _EVENT}, "replayed": {"type": "boolean"}, "seq": _INT}),
     "heartbeat": _message("heartbeat", ["seq"], {"seq": _INT}),
     "positions": _message("positions", ["positions"], {"positions": {"type": "array", "items": _POSITION}}),
+    "etas": _message("etas", ["route_id", "etas"], {
+        "route_id": {"type": "integer"},
+        "etas": {"type": "array", "items": {
+            "type": "object", "required": ["stop_id", "order_id", "eta", "late_risk"], "additionalProperties": False,
+            "properties": {"stop_id": {"type": "integer"}, "order_id": {"type": "integer"},
+                           "eta": {"type": "string", "format": "date-time"}, "late_risk": {"type": "boolean"}}}}}),
+    "delivery": _message("delivery", ["delivery"], {"delivery": _DELIVERY}),
     "pings.ack": _message("pings.ack", ["accepted", "duplicates", "rejected", "flagged"], {
         "accepted": _INT, "duplicates": _INT, "flagged": _INT,
         "rejected": {"type": "array", "items": {
@@ -70,7 +95,10 @@ SNAPSHOT_DATA: dict[str, dict[str, Any]] = {
                 "properties": {"routes": {"type": "array"}, "drivers": {"type": "array"},
                                "positions": {"type": "array", "items": _POSITION}}},
     "driver": {"type": "object", "required": ["routes"], "properties": {"routes": {"type": "array"}}},
-    "track": {"type": "object", "required": ["order", "eta"], "properties": {
+    "track": {"type": "object", "required": ["order", "eta", "delivery", "timeline", "preferences", "brand", "pod_url",
+                                             "rating", "can_rate"], "properties": {
         "order": {"type": "object", "required": ["reference", "state", "outcome", "window_start", "window_end"]},
-        "eta": {"type": ["string", "null"]}}},
+        "eta": {"type": ["string", "null"]},
+        "delivery": {"oneOf": [{"type": "null"}, _DELIVERY]},
+        "timeline": {"type": "array"}, "preferences": {"type": "object"}, "brand": {"type": "object"}}},
 }

@@ -3,9 +3,9 @@ Only the services write them (pings are history; a token is revoked through its 
 
 from django.contrib import admin
 
-from apps.common.admin_scoping import ReadOnlyOrgScopedAdmin
+from apps.common.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin
 
-from .models import DriverPosition, LocationPing, TrackingToken
+from .models import DeliveryPreferences, DeliveryRating, DriverPosition, LocationPing, TrackingSettings, TrackingToken
 
 
 @admin.register(LocationPing)
@@ -29,3 +29,23 @@ class TrackingTokenAdmin(ReadOnlyOrgScopedAdmin):
     list_select_related = ["order"]
     # The token is a credential for the customer's page: the admin shows its prefix only.
     exclude = ["token"]
+
+
+@admin.register(TrackingSettings)
+class TrackingSettingsAdmin(OrgScopedAdmin):
+    """What the customers' tracking page reveals and how it looks (docs/tracking.md)."""
+
+    list_display = ["org", "driver_visible_within_stops", "driver_visible_within_minutes",
+                    "link_valid_after_completion_h", "show_pod", "brand_name", "brand_colour"]
+
+
+@admin.register(DeliveryPreferences)
+class DeliveryPreferencesAdmin(ReadOnlyOrgScopedAdmin):
+    list_display = ["order", "instructions", "pin_confirmed_at", "updated_at"]
+    list_select_related = ["order"]
+
+
+@admin.register(DeliveryRating)
+class DeliveryRatingAdmin(ReadOnlyOrgScopedAdmin):
+    list_display = ["order", "score", "comment", "created_at"]
+    list_select_related = ["order"]

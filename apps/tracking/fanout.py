@@ -145,6 +145,29 @@ class Coalescer:
             logger.warning("positions for %s dropped; consoles get newer ones next tick", group, exc_info=True)
             return False
 
+    def _send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> int:
+        """Several group sends in one hop to the event loop (the ETA engine sends one per
+        tracking page whose ETA moved: one hop each would cost more than the ETAs)."""
+        if not messages:
+            return 0
+        try:
+            layer = get_channel_layer()
+            if layer is None:
+                return 0
+
+            async def send_all() -> None:
+                await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+            loop = self._usable_loop()
+            if loop is not None:
+                asyncio.run_coroutine_threadsafe(send_all(), loop).result(SEND_TIMEOUT_S)
+            else:
+                async_to_sync(send_all)()
+            return len(messages)
+        except Exception:
+            logger.warning("%d live messages dropped; clients get newer ones next time", len(messages), exc_info=True)
+            return 0
+
     # --- the thread -------------------------------------------------------------------
 
     def ensure_started(self) -> None:
@@ -182,11 +205,28 @@ class Coalescer:
         while not stopping.wait(tick):
             try:
                 self.flush_now(min_interval=min_interval)
+                self.refresh_etas()
                 if time.monotonic() >= next_stale_check:
                     next_stale_check = time.monotonic() + stale_every
                     self.check_stale()
             except Exception:  # keep the thread alive whatever happens
                 logger.exception("position fan-out tick failed")
+
+    def refresh_etas(self) -> None:
+        """The ETA engine's per-ping refresh rides on this thread's tick (apps/eta/live.py)."""
+        from apps.eta import live
+
+        if not live.tracker.has_pending():
+            return
+        try:
+            # Reuse this thread's connection from tick to tick (CONN_MAX_AGE), dropping it
+            # only when it is too old or broken: a new connection per tick would cost more
+            # than the refresh.
+            close_old_connections()
+            live.flush(min_interval=settings.ETA_MIN_INTERVAL_S)
+        except Exception:
+            logger.warning("ETA refresh failed; the next tick tries again", exc_info=True)
+            connections.close_all()
 
     def check_stale(self) -> None:
         from .services import location_check_stale
@@ -210,6 +250,13 @@ def push(*, org_id: int, driver_id: int, at: datetime, position: dict[str, Any])
 
 def flush_now(*, min_interval: float = 0.0) -> int:
     return coalescer.flush_now(min_interval=min_interval)
+
+
+def send_live(messages: list[tuple[str, dict[str, Any]]]) -> int:
+    """Send ephemeral messages (not events: ETAs, positions), each ``(group, payload)``,
+    in one hop to the server's loop when there is one. Never raises; returns how many
+    were sent."""
+    return coalescer._send_many([(group, {"type": "lastmile.live", "payload": payload}) for group, payload in messages])
 
 
 def ensure_started() -> None:

@@ -104,3 +104,75 @@ class TrackingToken(models.Model):
     def __str__(self) -> str:
         # Never the whole token: it is a credential, and this shows in the admin and logs.
         return f"{self.token[:6]}… for order {self.order_id}"
+
+
+class TrackingSettings(models.Model):
+    """An organization's customer-facing choices: what the tracking page reveals, how
+    long its links live, and how it looks. An organization without a row gets the
+    defaults (``selectors.tracking_settings``)."""
+
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True,
+                               related_name="tracking_settings")
+    # The driver's live position is shown only when the driver is this close to the
+    # customer, in stops still to make before theirs or in minutes to their ETA
+    # (either is enough), and never once the order is completed.
+    driver_visible_within_stops = models.PositiveSmallIntegerField(default=3)
+    driver_visible_within_minutes = models.PositiveSmallIntegerField(default=15)
+    link_valid_after_completion_h = models.PositiveIntegerField(
+        default=72, help_text="Tracking links stop working this many hours after the order is completed")
+    show_pod = models.BooleanField(default=True, help_text="Show the proof-of-delivery display copy after delivery")
+    brand_name = models.CharField(max_length=120, blank=True, help_text="Defaults to the organization's name")
+    logo_url = models.URLField(blank=True)
+    brand_colour = models.CharField(max_length=7, default="#1f6feb", help_text="#RRGGBB")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(brand_colour__regex=r"^#[0-9A-Fa-f]{6}$"),
+                                   name="trackingsettings_colour_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tracking settings of {self.org_id}"
+
+
+class DeliveryPreferences(models.Model):
+    """What the customer told us on the tracking page before the driver set off:
+    instructions, a gate code, and the pin they confirmed on the map. The driver's
+    route payload carries them."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="preferences")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="delivery_preferences")
+    instructions = models.CharField(max_length=500, blank=True)
+    gate_code = models.CharField(max_length=32, blank=True)
+    pin_lat = models.FloatField(null=True, blank=True)
+    pin_lng = models.FloatField(null=True, blank=True)
+    pin_confirmed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(pin_lat__isnull=True, pin_lng__isnull=True)
+                           | Q(pin_lat__gte=-90, pin_lat__lte=90, pin_lng__gte=-180, pin_lng__lte=180)),
+                name="deliverypreferences_pin_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Preferences for order {self.order_id}"
+
+
+class DeliveryRating(models.Model):
+    """The customer's one-tap rating after delivery: one per order, final."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="rating")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="delivery_ratings")
+    score = models.PositiveSmallIntegerField()
+    comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="deliveryrating_score_range")]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5 for order {self.order_id}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.dispatch.models import Order
 
-from .models import DriverPosition, TrackingToken
+from .models import DriverPosition, TrackingSettings, TrackingToken
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,13 +41,32 @@ def latest_positions(*, org_id: int) -> list[dict]:
 
 
 def tracking_order(*, token: str) -> Order | None:
-    """The order a customer's tracking token opens; None for an unknown, revoked or expired token."""
+    """The order a customer's tracking token opens; None for an unknown, revoked or expired
+    token, or when the order was completed longer ago than the organization's
+    ``link_valid_after_completion_h``."""
     if not isinstance(token, str) or not token or len(token) > 64:
         return None
+    now = timezone.now()
     row = (
         TrackingToken.objects.filter(token=token, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .select_related("order", "order__org")
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .select_related("order", "order__org", "order__org__tracking_settings")
         .first()
     )
-    return row.order if row is not None else None
+    if row is None:
+        return None
+    order = row.order
+    if order.completed_at is not None:
+        # Links die a configurable time after the order is completed (TrackingSettings).
+        try:
+            hours = order.org.tracking_settings.link_valid_after_completion_h
+        except TrackingSettings.DoesNotExist:
+            hours = TrackingSettings._meta.get_field("link_valid_after_completion_h").default
+        if order.completed_at + timedelta(hours=hours) <= now:
+            return None
+    return order
+
+
+def tracking_settings(*, org_id: int) -> TrackingSettings:
+    """The organization's tracking settings, or the defaults (unsaved) if it has none."""
+    return TrackingSettings.objects.filter(org_id=org_id).first() or TrackingSettings(org_id=org_id)

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Organization
 from apps.dispatch.models import Driver, Order
+from apps.eta import live as eta_live
 from apps.events import types as ev
 from apps.events.models import Event
 from apps.events.services import NewEvent, events_record
@@ -150,6 +151,9 @@ def location_receive(*, org_id: int, driver_id: int, pings: list[Any]) -> dict:
         if moved:
             message, at = position_message(position), position.device_time
             transaction.on_commit(lambda: fanout.push(org_id=org_id, driver_id=driver_id, at=at, position=message))
+            # The ETA engine refreshes this driver's route on the fan-out thread's next tick.
+            lat, lng = position.lat, position.lng
+            transaction.on_commit(lambda: eta_live.observe(driver_id=driver_id, lat=lat, lng=lng, at=at.timestamp()))
     result["rejected"].sort(key=lambda r: r["index"])
     return result
 

@@ -151,6 +151,7 @@ export function describeEvent(event, ctx) {
   if (event.type === "exception.reported") {
     const kind = String(p.kind || "exception").replaceAll("_", " ");
     return line(`Exception: ${kind}${p.route_id ? ` on ${routeName}` : ""}`, "warn", p.route_id ? { routeId: p.route_id } : null);
+  }
   if (event.type === "replan.proposed") return line(`Replan proposed: ${p.moved ?? 0} stops change driver`, "warn");
   if (event.type === "replan.applied") return line(`Replan applied to ${p.route_ids?.length ?? 0} routes`, "ok");
   if (event.type === "replan.failed") return line(`Replan failed, the routes are unchanged: ${p.error || ""}`, "fail");

@@ -1,8 +1,9 @@
 // The side panel's pieces: order summary, route cards, a route's stop list, and the
 // map legend. Pure views over the snapshot (see snapshot.js); console.js owns state.
 
-import { html } from "preact-htm";
+import { html, useEffect, useState } from "preact-htm";
 
+import { api } from "../common/api.js";
 import { formatDay, formatDuration, formatTime, formatWindow } from "../common/format.js";
 import { PodPanel } from "./pod.js";
 import { ORDER_STATUSES, ROUTE_STATUS_LABELS, STOP_STATUSES, stopStatus } from "./snapshot.js";
@@ -173,9 +174,45 @@ export function StopDetail({ stop, route, tz, onClose }) {
         ${order.instructions ? html`<${Fact} label="Instructions">${order.instructions}<//>` : null}
         ${order.customer_phone ? html`<${Fact} label="Phone"><a href=${`tel:${order.customer_phone}`}>${order.customer_phone}</a><//>` : null}
         ${order.parcel_count ? html`<${Fact} label="Parcels">${order.parcel_count}<//>` : null}
+        ${stop.late_risk ? html`<${Fact} label="ETA"><span class="text-failed">At risk of missing the window</span><//>` : null}
+        ${order.customer_preferences?.instructions ? html`<${Fact} label="Customer's note">${order.customer_preferences.instructions}<//>` : null}
+        ${order.customer_preferences?.gate_code ? html`<${Fact} label="Gate code">${order.customer_preferences.gate_code}<//>` : null}
+        ${order.customer_preferences?.pin_confirmed_at ? html`<${Fact} label="Pin">Confirmed by the customer<//>` : null}
       </dl>
       <${PodPanel} stop=${stop} tz=${tz} />
+      <${Messages} orderId=${order.id} tz=${tz} />
     </section>`;
+}
+
+const MESSAGE_STATUS = { pending: "Waiting", sending: "Sending", retry: "Retrying", sent: "Sent", delivered: "Delivered",
+  failed: "Failed", suppressed: "Not sent" };
+
+// The customer's notifications for this order and what became of each (docs/notifications.md).
+function Messages({ orderId, tz }) {
+  const [messages, setMessages] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    setMessages(null);
+    api(`orders/${orderId}/messages/`, { signal: controller.signal })
+      .then(setMessages)
+      .catch((err) => err.name !== "AbortError" && setError(err));
+    return () => controller.abort();
+  }, [orderId]);
+  if (error) return html`<p class="muted">Messages could not be loaded.</p>`;
+  if (!messages) return null;
+  return html`
+    <h3 class="section-title">Customer messages</h3>
+    ${messages.length
+      ? html`<ul class="message-list" data-testid="order-messages">
+          ${messages.map((m) => html`<li title=${m.log.map((l) => `${formatTime(l.at, tz)} ${l.status} ${l.detail}`).join("\n")}>
+            <b>${m.trigger.replace(/_/g, " ")}</b> · ${m.channel || "no channel"} ·
+            <span class=${m.status === "failed" ? "text-failed" : ""}>${MESSAGE_STATUS[m.status] || m.status}</span>
+            ${m.sent_at ? html` <span class="muted">${formatTime(m.sent_at, tz)}</span>` : null}
+            ${m.status_detail ? html`<div class="muted">${m.status_detail}</div>` : null}
+          </li>`)}
+        </ul>`
+      : html`<p class="muted">No messages yet.</p>`}`;
 }
 
 export function RouteDetail({ route, tz, selectedStopId, onBack, onSelectStop }) {

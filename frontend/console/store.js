@@ -90,6 +90,9 @@ export class ConsoleStore {
       onSnapshot: (data, message) => this._onSnapshot(data, message),
       onEvents: (events) => this._onEvents(events),
       onPositions: (positions) => this._onPositions(positions),
+      onMessage: (message) => {
+        if (message.type === "etas") this._onEtas(message);
+      },
       onStatus: (status, detail) => this._set({ live: { status, ...detail } }),
     });
   }
@@ -163,6 +166,20 @@ export class ConsoleStore {
     if (positions.some((p) => !this.state.drivers.some((d) => d.id === p.driver_id))) {
       this._schedule("drivers", () => this._refetchDrivers()); // someone new: learn their name
     }
+  }
+
+  // The ETA engine's new ETAs for one route (docs/eta.md): moved in place, no refetch.
+  _onEtas(message) {
+    const { day } = this.state;
+    const route = day?.routes.find((r) => r.id === message.route_id);
+    if (!route) return;
+    const byStop = new Map(message.etas.map((e) => [e.stop_id, e]));
+    const stops = route.stops.map((s) => {
+      const update = byStop.get(s.id);
+      return update ? { ...s, eta: update.eta, late_risk: update.late_risk } : s;
+    });
+    const routes = day.routes.map((r) => (r.id === route.id ? { ...r, stops } : r));
+    this._set({ day: updateDay(day, { routes }) });
   }
 
   _bump(routeId) {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from apps.accounts.actor import system_actor
 from apps.dispatch.inputs import RouteIn
@@ -12,6 +15,14 @@ from apps.events.models import Event
 from tests.factories import DriverFactory, OrderFactory
 
 URL = "/api/v1/stops/"
+
+
+@pytest.fixture(autouse=True)
+def delivery_morning():
+    """08:00 UTC on the routes' day, before the orders' 09:00-12:00 windows: no stop is
+    at risk of being late, so the event log holds only what the driver did."""
+    with time_machine.travel(datetime(2026, 11, 23, 8, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 @pytest.fixture

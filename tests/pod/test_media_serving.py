@@ -127,6 +127,24 @@ def test_the_tracking_endpoint_hands_out_display_links_only_when_allowed(as_bob,
     assert anonymous.get("/api/v1/tracking/not-a-token/pod/").status_code == 404
 
 
+def test_the_tracking_page_shows_the_delivery_photo_through_the_pod_seam(as_bob, stops, anonymous):
+    from apps.tracking.customer import tracking_snapshot
+    from apps.tracking.pod import pod_display_url
+
+    _delivered_with_photo(as_bob, stops)
+    order = stops[0].order
+    assert pod_display_url(order=order) is None  # the organization does not share photos
+
+    PodPolicy.objects.create(org=order.org, share_photos_with_tracking=True)
+    url = pod_display_url(order=order)
+
+    assert url is not None and "/display/" in url
+    order.refresh_from_db()
+    assert tracking_snapshot(order=order)["pod_url"] == url  # what the customer's page shows
+    assert anonymous.get(url).status_code == 200
+    assert anonymous.get(url)["Content-Type"] == "image/jpeg"
+
+
 def test_media_goes_through_whatever_storage_is_configured(as_bob, dave, stops, settings):
     """Only Django's storage API is used: an in-memory storage stands in for S3 here."""
     from django.core.files.storage import default_storage

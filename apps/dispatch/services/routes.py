@@ -92,14 +92,24 @@ def _default_start(hub: Hub, day: date, driver: Driver | None) -> datetime:
     return datetime.combine(day, driver.shift_start if driver else DEFAULT_START, tzinfo=tz)
 
 
-def route_schedule(route: Route, *, now: datetime | None = None) -> None:
+def route_schedule(route: Route, *, now: datetime | None = None, events: list[NewEvent] | None = None) -> None:
     """Recompute the times of the route's pending stops.
 
     Without ``now`` this is planning: pending stops get a new ``planned_arrival``
     (and ``eta``) from the route's planned start. With ``now`` the plan is kept and
     only ``eta`` moves: the remaining stops are timed from the last visit, or from
     now if that is later, so a driver running late shows up as late.
+
+    On a dispatched route (published or in progress) the ETAs then come from the ETA
+    engine (``apps.eta``): from the driver's live position, with late-risk alerts,
+    which join ``events`` (the caller's batch) when given.
     """
+    from apps.eta.services import eta_route_refresh
+
+    active = route.status in (RouteStatus.PUBLISHED, RouteStatus.IN_PROGRESS)
+    if now is not None and active:
+        eta_route_refresh(route=route, now=now, events=events)
+        return
     stops = list(route.stops.select_related("order").order_by("sequence", "id"))
     if route.planned_start is None:
         route.planned_start = _default_start(route.hub, route.date, route.driver)
@@ -123,6 +133,8 @@ def route_schedule(route: Route, *, now: datetime | None = None) -> None:
     Stop.objects.bulk_update(pending, ["eta"] if now is not None else ["planned_arrival", "eta"])
     if now is not None:
         return
+    if active:
+        eta_route_refresh(route=route, events=events)
     if pending:
         last = pending[-1]
         back = timing.travel_seconds(last.order.lat or route.end_lat, last.order.lng or route.end_lng,
@@ -212,11 +224,11 @@ def route_update(*, actor: Actor, route: Route, patch: RoutePatch) -> Route:
     if "planned_start" in sent:
         route.planned_start = patch.planned_start
     route.version += 1
-    route_schedule(route)
+    events: list[NewEvent] = []
+    route_schedule(route, events=events)
     route.save()
-    events_record(org=actor.org, actor=actor.label, events=[
-        NewEvent(ev.ROUTE_UPDATED, "route", route.pk, _route_payload(route, changed=sorted(sent)))
-    ])
+    events.insert(0, NewEvent(ev.ROUTE_UPDATED, "route", route.pk, _route_payload(route, changed=sorted(sent))))
+    events_record(org=actor.org, actor=actor.label, events=events)
     return route
 
 
@@ -275,11 +287,13 @@ def route_set_stops(*, actor: Actor, route: Route, order_ids: Sequence[int], exp
         stop.sequence = position
     Stop.objects.bulk_update(sequence, ["sequence"])
     route.version += 1
-    route_schedule(route)
+    late: list[NewEvent] = []
+    route_schedule(route, events=late)
     route.save()
     events.append(NewEvent(ev.ROUTE_UPDATED, "route", route.pk, _route_payload(
         route, added=new_ids, removed=[s.order_id for s in removed], order_ids=[s.order_id for s in sequence],
     )))
+    events.extend(late)
     events_record(org=actor.org, actor=actor.label, events=events)
     return route
 
@@ -288,9 +302,11 @@ def route_bump_version(*, actor: Actor, route_id: int, events: list[NewEvent], r
     """Record that a route's stop list changed because of something else (an order was cancelled)."""
     route = Route.objects.select_for_update(of=("self",)).select_related("hub", "driver").get(pk=route_id, org=actor.org)
     route.version += 1
-    route_schedule(route)
+    late: list[NewEvent] = []
+    route_schedule(route, events=late)
     route.save()
     events.append(NewEvent(ev.ROUTE_UPDATED, "route", route.pk, _route_payload(route, reason=reason)))
+    events.extend(late)
 
 
 def _bulk_save_states(orders: Sequence[Order]) -> None:
@@ -329,7 +345,13 @@ def route_publish(*, actor: Actor, route: Route) -> Route:
     events: list[NewEvent] = []
     _move_orders(route, "dispatch", events, from_state=OrderState.PLANNED)
     route.save()
+    # Dispatched: the ETA engine takes over the route's ETAs (its first ETA of the day).
+    from apps.eta.services import eta_route_refresh
+
+    late: list[NewEvent] = []
+    eta_route_refresh(route=route, events=late)
     events.append(NewEvent(ev.ROUTE_PUBLISHED, "route", route.pk, _route_payload(route)))
+    events.extend(late)
     events_record(org=actor.org, actor=actor.label, events=events)
     return route
 
@@ -358,7 +380,12 @@ def route_begin(*, route: Route, events: list[NewEvent]) -> None:
         events.append(NewEvent(ev.DRIVER_DUTY_CHANGED, "driver", route.driver_id,
                                {"driver_id": route.driver_id, "on_duty": True}))
     route.save()
+    # Setting off is the first departure: the first stop's ETA from here is the one its
+    # accuracy is measured against.
+    late: list[NewEvent] = []
+    route_schedule(route, now=route.started_at, events=late)
     events.append(NewEvent(ev.ROUTE_STARTED, "route", route.pk, _route_payload(route)))
+    events.extend(late)
 
 
 @transaction.atomic

@@ -50,7 +50,7 @@ def _after_visit(actor: Actor, route: Route, events: list[NewEvent]) -> None:
     if not route.stops.filter(state__in=[StopState.PENDING, StopState.ARRIVED]).exists():
         route_finish(actor=actor, route=route, events=events)
     else:
-        route_schedule(route, now=timezone.now())
+        route_schedule(route, now=timezone.now(), events=events)
 
 
 # A device clock this far ahead of the server's is wrong, not early (as for pings).
@@ -79,8 +79,8 @@ def stop_arrive(*, actor: Actor, stop: Stop, occurred_at: datetime | None = None
     stop_transition(stop, "arrive")
     stop.arrived_at = _happened_at(occurred_at)
     stop.save()
-    route_schedule(route, now=stop.arrived_at)
     events.append(NewEvent(ev.STOP_ARRIVED, "stop", stop.pk, _stop_payload(stop)))
+    route_schedule(route, now=stop.arrived_at, events=events)
     events_record(org=actor.org, actor=actor.label, events=events)
     return stop
 
