@@ -63,6 +63,9 @@ STOP_FIELDS = (
     "id", "order_id", "route_id", "outcome", "failure_reason", "notes", "arrived_at", "completed_at", "eta",
     "planned_arrival", "route__date", "route__hub_id", "route__driver_id", "order__source",
     "order__window_start", "order__window_end", "order__pod_requirements",
+    # Annotated by attempts_queryset: the proof captured (apps/pod) and the ETA current
+    # when the driver set off towards the stop (apps/eta). Read through seams.py.
+    *seams.POD_FLAGS, "predicted_departure",
 )
 
 
@@ -80,7 +83,7 @@ def attempts_queryset(scope: Scope):
         qs = qs.filter(route__driver_id=scope.driver_id)
     if scope.source is not None:
         qs = qs.filter(order__source=scope.source)
-    return qs.annotate(first_id=Subquery(first))
+    return qs.annotate(first_id=Subquery(first), **seams.attempt_annotations())
 
 
 def cancellations_queryset(scope: Scope):

@@ -330,7 +330,8 @@ def drill_rows(f: ReportFilters, metric: str, rows: list[Any]) -> list[dict[str,
         } for o in rows]
     out = []
     for s in rows:
-        row = {"id": s.pk, "notes": s.notes, "eta": s.eta, "planned_arrival": s.planned_arrival}
+        row = {"id": s.pk, "notes": s.notes, "eta": s.eta, "planned_arrival": s.planned_arrival,
+               **{name: getattr(s, name, None) for name in (*seams.POD_FLAGS, "predicted_departure")}}
         required = list(s.order.pod_requirements or [])
         captured = seams.pod_proofs_captured(row)
         predicted = seams.stop_predicted_arrival(row)

@@ -36,7 +36,8 @@ def test_dave_reads_the_kpis_of_a_range(as_dave, history):
     assert body["filters"] == {"from": "2026-11-23", "to": "2026-11-24", "hub": None, "driver": None, "source": None}
     assert (body["kpis"]["delivered"], body["kpis"]["on_time_rate"]) == (5, 0.75)
     assert body["freshness"]["stale_days"] == 0
-    assert body["webhooks"]["available"] is False
+    assert body["webhooks"] == {"available": True, "success_rate": None, "attempted": 0, "succeeded": 0, "dead": 0,
+                                "pending": 0}  # no endpoint subscribed: nothing sent, nothing failed
 
 
 def test_a_filter_changes_the_numbers(as_dave, history):

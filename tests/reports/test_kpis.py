@@ -10,7 +10,8 @@ import pytest
 from apps.dispatch.optimization.travel import StraightLineProvider
 from apps.dispatch.timing import haversine_m
 from apps.reports.selectors import ReportFilters, report_breakdown, report_kpis, report_series
-from tests.reports.conftest import COORDS, D1, D2, HUB, PINGS
+from apps.reports.summary import summary_rebuild_day
+from tests.reports.conftest import COORDS, D1, D2, HUB, PINGS, at
 
 
 def kpis_for(acme, *, mode="summary", **filters):
@@ -160,13 +161,54 @@ def test_the_summary_tables_give_the_same_figures_as_the_raw_tables(acme, acme_h
     assert kpis_for(acme, mode="summary", **filters) == kpis_for(acme, mode="raw", **filters)
 
 
-def test_webhook_success_is_reported_as_not_available_yet(acme, history):
+def test_webhook_success_counts_finished_deliveries_and_keeps_retries_apart(acme, history):
     from apps.accounts.actor import system_actor
+    from apps.integrations.models import WebhookDelivery
+    from apps.integrations.services.outbound import endpoint_create
+
+    endpoint = endpoint_create(org=acme, url="https://partner.example.com/hooks", event_types=["*"])
+    event = history["orders"]["o1"].org.events.first()
+    for n, status in enumerate(["succeeded", "succeeded", "succeeded", "dead", "pending"]):
+        WebhookDelivery.objects.create(org=acme, endpoint=endpoint, event_id=event.pk + n, webhook_id=f"msg_{n}",
+                                       event_type="order.created", ordering_key=f"order:{n}", payload={},
+                                       status=status, next_attempt_at=at(D1, 9))
+    WebhookDelivery.objects.update(created_at=at(D1, 10))
 
     body = report_kpis(ReportFilters(actor=system_actor(acme), date_from=D1, date_to=D2))
 
-    assert body["webhooks"]["available"] is False
-    assert body["webhooks"]["success_rate"] is None
+    assert body["webhooks"]["available"] is True
+    assert (body["webhooks"]["succeeded"], body["webhooks"]["dead"], body["webhooks"]["pending"]) == (3, 1, 1)
+    assert body["webhooks"]["success_rate"] == 0.75
+
+
+def test_a_photo_in_the_pod_records_makes_the_photo_order_compliant(acme, history):
+    import uuid
+
+    from apps.pod.models import PodMedia, ProofOfDelivery
+
+    stop = history["stops"]["o3"]
+    photo = PodMedia.objects.create(org=acme, kind="photo", sha256="a" * 64, original_format="JPEG", original_bytes=1,
+                                    original="o", display="d", thumb="t", display_content_type="image/jpeg",
+                                    width=1, height=1)
+    ProofOfDelivery.objects.create(org=acme, stop=stop, order=stop.order, action_key=uuid.uuid4()).photos.add(photo)
+    summary_rebuild_day(org=acme, day=D1)
+
+    k = kpis_for(acme)
+    assert (k["pod_required"], k["pod_complete"], k["pod_compliance"]) == (2, 2, 1.0)
+
+
+def test_the_eta_at_departure_is_the_prediction_measured(acme, history):
+    from apps.eta.models import StopPrediction
+
+    before = kpis_for(acme)
+    stop = history["stops"]["o3"]  # ETA 12:00 on the stop, delivered 12:30: 30 minutes off
+    StopPrediction.objects.update_or_create(stop=stop, defaults={
+        "org": acme, "route": stop.route, "departure_eta": at(D1, 12, 25)})  # 5 minutes off
+    summary_rebuild_day(org=acme, day=D1)
+
+    after = kpis_for(acme)
+    assert after["eta_samples"] == before["eta_samples"] == 5
+    assert after["eta_mean_error_s"] == (300 + 600 + 300 + 600 + 600) / 5
 
 
 def test_an_arrival_recorded_after_the_delivery_does_not_make_it_late():
