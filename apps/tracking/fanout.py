@@ -50,6 +50,7 @@ class Coalescer:
         self._last_sent: dict[int, float] = {}  # driver id -> monotonic time of its last send
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._kick = threading.Event()  # set when new positions should go out now, not next tick
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
         # Tests turn this off and flush by hand.
@@ -69,6 +70,18 @@ class Coalescer:
             self.wake()
         except Exception:  # a position is best-effort; the caller's write already succeeded
             logger.warning("position of driver %s not queued for fan-out", driver_id, exc_info=True)
+
+    def kick(self) -> None:
+        """Send what is pending now rather than at the next tick: the ping writer calls
+        this after each group commit, so a position waits for one commit, not for a
+        commit and then a tick."""
+        self._kick.set()
+        self.wake()
+
+    def remember_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's event loop, for producers that are not asgiref threads (the ping
+        writer's thread): see ``_remember_loop``."""
+        self._loop = loop
 
     def wake(self) -> None:
         """Start the thread on first use (unless a test switched ``autostart`` off). Called
@@ -157,6 +170,7 @@ class Coalescer:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stopping = threading.Event()
+            self._kick.clear()
             self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-positions",
                                             daemon=True)
             self._thread.start()
@@ -166,6 +180,7 @@ class Coalescer:
         with self._start_lock:
             thread, self._thread = self._thread, None
             self._stopping.set()
+            self._kick.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -179,7 +194,11 @@ class Coalescer:
         min_interval = settings.LOCATION_FANOUT_MIN_INTERVAL_S
         stale_every = settings.LOCATION_STALE_CHECK_S
         next_stale_check = time.monotonic() + stale_every
-        while not stopping.wait(tick):
+        while not stopping.is_set():
+            self._kick.wait(tick)
+            self._kick.clear()
+            if stopping.is_set():
+                break
             try:
                 self.flush_now(min_interval=min_interval)
                 if time.monotonic() >= next_stale_check:
@@ -218,6 +237,10 @@ def ensure_started() -> None:
 
 def wake() -> None:
     coalescer.wake()
+
+
+def kick() -> None:
+    coalescer.kick()
 
 
 def stop() -> None:
