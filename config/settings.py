@@ -168,9 +168,10 @@ if REDIS_URL:
         raise ImproperlyConfigured(
             f"REDIS_URL must look like redis://host:6379/0, not {REDIS_URL!r}."
         )
-    # Which channels-redis layer: the core layer (default) or the Pub/Sub one, selectable so
-    # bench/realtime.py can measure both (docs/performance.md, "Live fan-out").
-    CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer")
+    # Which channels-redis layer: Pub/Sub by default, chosen by measurement (docs/performance.md,
+    # "Live fan-out": a lower tail at every size, and no pushes shed by per-channel queues);
+    # the core layer stays selectable so bench/realtime.py can measure both.
+    CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer")
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError

@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -91,6 +92,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     cursor: int = 0
     groups_joined: list[str]
     heartbeat_task: asyncio.Task | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As channels' own, without its ``aclose_old_connections()`` before every message.
+
+        That call is a trip through the one thread Django's synchronous code shares, made
+        for consumers that use the ORM straight from async code. These never do: every
+        query goes through ``database_sync_to_async`` (which closes stale connections
+        around itself) or the ping writer's thread. With 2,000 sockets the trips were
+        most of the per-message cost: every ping, push and heartbeat queued for the
+        same thread (docs/performance.md, "Live fan-out")."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.groups_joined = []

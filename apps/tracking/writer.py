@@ -83,6 +83,9 @@ class PingWriter:
     async def submit(self, *, org_id: int, driver_id: int, pings: list[Any]) -> dict[str, Any]:
         """Validate a driver's batch now and return its acknowledgement once its valid
         pings are committed. Raises if they could not be stored."""
+        # The fan-out thread also runs the stale check, which must run even when every
+        # ping is refused: a driver reporting garbage is not reporting.
+        fanout.wake()
         batch = location_parse(org_id=org_id, driver_id=driver_id, pings=pings)
         if not batch.valid:
             location_store(batches=[batch])  # no database work: sorts the rejections
@@ -203,10 +206,10 @@ class PingWriter:
         try:
             while True:
                 self._work.wait(1.0)
+                self._work.clear()  # before looking: a batch queued after this sets it again
                 if stopping.is_set() and not self.pending:
                     return
                 if not self.pending:
-                    self._work.clear()
                     continue
                 # Group commit: a ping arriving after a quiet spell is stored at once; under
                 # load, one commit per tick takes everything that gathered meanwhile.
