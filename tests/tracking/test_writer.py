@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -60,7 +61,7 @@ def send(w: PingWriter, driver, pings) -> asyncio.Task:
 
 async def flush(w: PingWriter) -> int:
     await asyncio.sleep(0)  # let the submitted tasks queue their batches
-    taken = await sync_to_async(w.flush_now, thread_sensitive=False)()
+    taken = await database_sync_to_async(w.flush_now, thread_sensitive=False)()
     await asyncio.sleep(0.01)  # acknowledgements are completed on this loop
     return taken
 
@@ -131,7 +132,7 @@ async def test_a_clean_shutdown_stores_what_is_pending(writer, bob):
     ack = send(w, bob, [ping(2), ping(1)])
     await asyncio.sleep(0)
 
-    await sync_to_async(w.stop, thread_sensitive=False)()
+    await database_sync_to_async(w.stop, thread_sensitive=False)()
 
     assert len(await sync_to_async(stored)(bob)) == 2
     assert (await asyncio.wait_for(ack, 1))["accepted"] == 2
