@@ -160,7 +160,7 @@ def location_store(*, batches: list[PingBatch]) -> None:
     by_driver: dict[int, list[PingBatch]] = defaultdict(list)
     for batch in todo:
         by_driver[batch.driver_id].append(batch)
-    rows: list[LocationPing] = []
+    rows: list[tuple[Any, ...]] = []  # PING_COLUMNS
     moved: list[DriverPosition] = []
     resumed: list[tuple[DriverPosition, datetime, datetime]] = []
     with transaction.atomic():
@@ -196,10 +196,8 @@ def location_store(*, batches: list[PingBatch]) -> None:
                 batch.result["duplicates"] = len(batch.valid) - len(fresh)
                 classified = _classify(driver_id=driver_id, pings=fresh, position=position, now=batch.received_at,
                                        limits=limits, shown_here=shown_here)
-                rows += [LocationPing(org_id=batch.org_id, driver_id=driver_id, lat=p.lat, lng=p.lng,
-                                      accuracy_m=p.accuracy_m, speed_mps=p.speed_mps, heading=p.heading,
-                                      device_time=p.device_time, received_at=batch.received_at, status=status)
-                         for p, status in classified]
+                rows += [(batch.org_id, driver_id, p.lat, p.lng, p.accuracy_m, p.speed_mps, p.heading,
+                          p.device_time, batch.received_at, status) for p, status in classified]
                 batch.result["accepted"] = len(classified)
                 batch.result["flagged"] = sum(1 for _, status in classified if status != PingStatus.SHOWN)
                 shown = [p for p, status in classified if status == PingStatus.SHOWN]
@@ -212,7 +210,7 @@ def location_store(*, batches: list[PingBatch]) -> None:
                 position.stale_since = None
             if position.device_time != device_time_before:
                 moved.append(position)
-        LocationPing.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)  # the locks rule conflicts out
+        _insert_pings(rows)
         _save_positions([positions[driver_id] for driver_id in by_driver])
         for org_id in sorted({p.org_id for p, _, _ in resumed}):
             events_record(org=Organization.objects.get(pk=org_id), actor="system", events=[NewEvent(
@@ -232,25 +230,68 @@ def _fan_out(messages: list[tuple[int, int, datetime, dict[str, Any]]]) -> None:
     fanout.kick()
 
 
+PING_COLUMNS = ("org", "driver", "lat", "lng", "accuracy_m", "speed_mps", "heading", "device_time", "received_at",
+                "status")
+POSITION_COLUMNS = ("driver", "lat", "lng", "accuracy_m", "speed_mps", "heading", "device_time", "last_ping_at",
+                    "stale_since")
+_PG_TYPES = {"BigAutoField": "bigint", "ForeignKey": "bigint", "OneToOneField": "bigint", "FloatField": "float8",
+             "DateTimeField": "timestamptz", "CharField": "text"}
+
+
+def _columns(model: Any, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(quoted column, PostgreSQL array element type) of each field."""
+    qn = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    return [(qn(f.column), _PG_TYPES[f.get_internal_type()]) for f in fields]
+
+
+def _insert_pings(rows: list[tuple[Any, ...]]) -> None:
+    """Every ping of the commit in one statement. On PostgreSQL: one ``INSERT ... SELECT
+    FROM unnest(arrays)``, the same text whatever the row count (nothing to re-parse per
+    commit); elsewhere the ORM's multi-row insert. Conflicts are ignored as a last line
+    of defence: the position locks already rule duplicates out."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        LocationPing.objects.bulk_create([LocationPing(**dict(zip((c + "_id" if c in ("org", "driver") else c
+                                                                   for c in PING_COLUMNS), row, strict=True)))
+                                          for row in rows], batch_size=1000, ignore_conflicts=True)
+        return
+    columns = _columns(LocationPing, PING_COLUMNS)
+    table = connection.ops.quote_name(LocationPing._meta.db_table)
+    # Identifiers from the model only; every value is a parameter.
+    sql = (f"INSERT INTO {table} ({', '.join(c for c, _ in columns)}) "  # noqa: S608
+           f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for _, t in columns)}) ON CONFLICT DO NOTHING")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+
+
 def _save_positions(positions: list[DriverPosition]) -> None:
-    """One statement for every driver's row (executemany: pipelined by psycopg), rather
-    than one round trip per driver. The rows are locked; values are adapted as the ORM
-    would (SQLite stores datetimes as text)."""
+    """Every driver's row in one statement (the rows are locked): on PostgreSQL an
+    ``UPDATE ... FROM unnest(arrays)``, elsewhere one pipelined ``executemany``."""
     if not positions:
         return
-    table = DriverPosition._meta.db_table
-    qn = connection.ops.quote_name
+    now = timezone.now()
+    values = [(p.driver_id, p.lat, p.lng, p.accuracy_m, p.speed_mps, p.heading, p.device_time, p.last_ping_at,
+               p.stale_since) for p in positions]
+    columns = _columns(DriverPosition, POSITION_COLUMNS)
+    table = connection.ops.quote_name(DriverPosition._meta.db_table)
+    updated_at = connection.ops.quote_name(DriverPosition._meta.get_field("updated_at").column)
+    key = columns[0][0]
+    if connection.vendor == "postgresql":
+        # Identifiers from the model only; every value is a parameter.
+        sql = (f"UPDATE {table} AS p SET {', '.join(f'{c} = v.{c}' for c, _ in columns[1:])}, "  # noqa: S608
+               f"{updated_at} = %s FROM unnest({', '.join(f'%s::{t}[]' for _, t in columns)}) "
+               f"AS v({', '.join(c for c, _ in columns)}) WHERE p.{key} = v.{key}")
+        params = [now, *[list(column) for column in zip(*values, strict=True)]]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
     dt = connection.ops.adapt_datetimefield_value
-    now = dt(timezone.now())
-    columns = ("lat", "lng", "accuracy_m", "speed_mps", "heading", "device_time", "last_ping_at", "stale_since",
-               "updated_at")
-    # Identifiers from the model and this tuple only; every value is a parameter.
-    sql = (f"UPDATE {qn(table)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} "  # noqa: S608
-           f"WHERE {qn('driver_id')} = %s")
-    params = [(p.lat, p.lng, p.accuracy_m, p.speed_mps, p.heading, dt(p.device_time), dt(p.last_ping_at),
-               dt(p.stale_since), now, p.driver_id) for p in positions]
+    sql = (f"UPDATE {table} SET {', '.join(f'{c} = %s' for c, _ in columns[1:])}, "  # noqa: S608
+           f"{updated_at} = %s WHERE {key} = %s")
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(sql, [(*v[1:6], dt(v[6]), dt(v[7]), dt(v[8]), dt(now), v[0]) for v in values])
 
 
 def _reference_before(*, driver_id: int, before: datetime, shown_here: list[Fix]) -> Fix | None:
