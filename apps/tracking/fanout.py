@@ -14,8 +14,9 @@ interval has passed, never a stale one sent.
 Positions are ephemeral: a send that fails is dropped (the next tick carries newer
 ones, and a reconnecting console reads ``latest_positions``), and nothing here ever
 raises into ``location_receive``. Each process has its own buffer and thread, started
-on first use; every LOCATION_STALE_CHECK_S the same thread runs
-``location_check_stale``, which is safe to run from several processes at once.
+on first use; every LOCATION_STALE_CHECK_S that thread starts ``location_check_stale``
+on a thread of its own (positions do not wait for it), which is safe to run from
+several processes at once.
 
 Tests call ``flush_now()`` instead of waiting for a tick, and ``stop()`` the thread.
 """
@@ -51,6 +52,7 @@ class Coalescer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._kick = threading.Event()  # set when new positions should go out now, not next tick
+        self._stale_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
         # Tests turn this off and flush by hand.
@@ -183,6 +185,9 @@ class Coalescer:
             self._kick.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        stale = self._stale_thread
+        if stale is not None and stale is not threading.current_thread():
+            stale.join(timeout)
 
     @property
     def running(self) -> bool:
@@ -203,9 +208,19 @@ class Coalescer:
                 self.flush_now(min_interval=min_interval)
                 if time.monotonic() >= next_stale_check:
                     next_stale_check = time.monotonic() + stale_every
-                    self.check_stale()
+                    self._start_stale_check()
             except Exception:  # keep the thread alive whatever happens
                 logger.exception("position fan-out tick failed")
+
+    def _start_stale_check(self) -> None:
+        """Run the stale check beside the fan-out, not in it: the check scans every on-duty
+        driver (tens of milliseconds at 2,000, more on a busy machine), and positions
+        must not wait for it. One check at a time."""
+        running = self._stale_thread
+        if running is not None and running.is_alive():
+            return
+        self._stale_thread = threading.Thread(target=self.check_stale, name="lastmile-stale-check", daemon=True)
+        self._stale_thread.start()
 
     def check_stale(self) -> None:
         from .services import location_check_stale
