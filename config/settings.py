@@ -182,9 +182,10 @@ if REDIS_URL:
         raise ImproperlyConfigured(
             f"REDIS_URL must look like redis://host:6379/0, not {REDIS_URL!r}."
         )
-    # Which channels-redis layer: the core layer (default) or the Pub/Sub one, selectable so
-    # bench/realtime.py can measure both (docs/performance.md, "Live fan-out").
-    CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer")
+    # Which channels-redis layer: Pub/Sub by default, chosen by measurement (docs/performance.md,
+    # "Live fan-out": a lower tail at every size, and no pushes shed by per-channel queues);
+    # the core layer stays selectable so bench/realtime.py can measure both.
+    CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer")
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -262,9 +263,16 @@ LOCATION_FANOUT_TICK_S = env.float("LOCATION_FANOUT_TICK_S", default=0.1)
 LOCATION_FANOUT_MIN_INTERVAL_S = env.float("LOCATION_FANOUT_MIN_INTERVAL_S", default=1.0)
 # Pings per call (WebSocket batch or HTTP backlog); the rest are refused, to be resent.
 LOCATION_MAX_BATCH = env.int("LOCATION_MAX_BATCH", default=5000)
+# Live pings (WebSocket) are stored in group commits: each process's writer thread stores
+# every driver's pending batches in one transaction at most every LOCATION_WRITE_TICK_S, and
+# acknowledges them once committed. At most LOCATION_WRITE_MAX_PENDING pings wait in memory;
+# past that, sockets wait for room (docs/realtime.md, "Storing live pings").
+LOCATION_WRITE_TICK_S = env.float("LOCATION_WRITE_TICK_S", default=0.05)
+LOCATION_WRITE_MAX_PENDING = env.int("LOCATION_WRITE_MAX_PENDING", default=20000)
 for _name in ("LOCATION_MAX_ACCURACY_M", "LOCATION_MAX_SPEED_MPS", "LOCATION_FUTURE_TOLERANCE_S", "LOCATION_MAX_AGE_H",
               "LOCATION_RETENTION_DAYS", "LOCATION_STALE_AFTER_S", "LOCATION_STALE_CHECK_S", "LOCATION_FANOUT_TICK_S",
-              "LOCATION_FANOUT_MIN_INTERVAL_S", "LOCATION_MAX_BATCH"):
+              "LOCATION_FANOUT_MIN_INTERVAL_S", "LOCATION_MAX_BATCH", "LOCATION_WRITE_TICK_S",
+              "LOCATION_WRITE_MAX_PENDING"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
 if LOCATION_RETENTION_DAYS * 24 < LOCATION_MAX_AGE_H:

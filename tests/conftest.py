@@ -72,6 +72,20 @@ def _no_background_fanout(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _ping_writer_and_caches():
+    # The ping writer's thread starts with the first live ping and holds a database
+    # connection: stop it (storing what is pending) before the test database goes.
+    # Cached log heads belong to this test's organizations only.
+    from apps.realtime.consumers import log_heads
+    from apps.tracking.writer import ping_writer
+
+    log_heads.clear()
+    yield
+    ping_writer.stop()
+    log_heads.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for attackers, not for a test suite creating personas.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

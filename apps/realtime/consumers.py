@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, ClassVar
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -29,6 +31,47 @@ def read_off_request_thread(func: Any) -> Any:
     """Run a read-only query on the thread pool instead of the one thread Django's sync
     views share: a slow request must not delay heartbeats and replays for every socket."""
     return database_sync_to_async(func, thread_sensitive=False)
+
+
+class LogHeads:
+    """Each organization's event-log head, read at most once per REALTIME_HEARTBEAT_S / 10
+    per process and shared by every socket of the organization.
+
+    Every socket checks the head on its heartbeat (to notice a dropped push); with 2,000
+    sockets that was 200 queries a second for the same number. A head up to a tenth of a
+    beat old only delays that repair by as much: pushes that did arrive are delivered
+    at once, whatever the cache says."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[float, int]] = {}
+        self._inflight: dict[tuple[int, int], asyncio.Future[int]] = {}  # (id(loop), org id) -> the read
+
+    def ttl(self) -> float:
+        return settings.REALTIME_HEARTBEAT_S / 10
+
+    async def get(self, org_id: int) -> int:
+        cached = self._cache.get(org_id)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl():
+            return cached[1]
+        key = (id(asyncio.get_running_loop()), org_id)
+        read = self._inflight.get(key)
+        if read is None:
+            read = asyncio.ensure_future(self._read(org_id))
+            self._inflight[key] = read
+            read.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(read)
+
+    async def _read(self, org_id: int) -> int:
+        started = time.monotonic()
+        head = await read_off_request_thread(protocol.org_log_head)(org_id)
+        self._cache[org_id] = (started, head)
+        return head
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+log_heads = LogHeads()
 
 
 class CloseCode:
@@ -50,6 +93,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     cursor: int = 0
     groups_joined: list[str]
     heartbeat_task: asyncio.Task | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As channels' own, without its ``aclose_old_connections()`` before every message.
+
+        That call is a trip through the one thread Django's synchronous code shares, made
+        for consumers that use the ORM straight from async code. These never do: every
+        query goes through ``database_sync_to_async`` (which closes stale connections
+        around itself) or the ping writer's thread. With 2,000 sockets the trips were
+        most of the per-message cost: every ping, push and heartbeat queued for the
+        same thread (docs/performance.md, "Live fan-out")."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -167,7 +224,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 # would otherwise never hear a push again. group_add is idempotent.
                 for group in self.groups_joined:
                     await self.channel_layer.group_add(group, self.channel_name)
-                head = await read_off_request_thread(protocol.log_head)(self.ctx)
+                head = await log_heads.get(self.ctx.org_id)
                 if head > self.cursor:
                     # The organization moved on while we heard nothing relevant, or a
                     # push was dropped: check the log (cheap and indexed).
@@ -219,11 +276,19 @@ class DriverConsumer(LiveConsumer):
             await super().receive_other(kind, content)
 
     async def receive_pings(self, pings: list[Any]) -> None:
-        assert self.ctx is not None
-        from apps.tracking.services import location_receive
+        """Validated here, stored by this process's ping writer in its next group commit
+        (apps/tracking/writer.py); acknowledged once stored."""
+        assert self.ctx is not None and self.ctx.driver_id is not None
+        from apps.tracking.writer import ping_writer
 
-        result = await database_sync_to_async(location_receive)(driver_id=self.ctx.driver_id, pings=pings,
-                                                                org_id=self.ctx.org_id)
+        try:
+            result = await ping_writer.submit(org_id=self.ctx.org_id, driver_id=self.ctx.driver_id, pings=pings)
+        except Exception:
+            # Not stored (the database is away): no ack, so the phone keeps the pings and
+            # sends them again once it has reconnected.
+            logger.warning("pings of driver %s not stored; closing so the phone resends them", self.ctx.driver_id)
+            await self.close(code=1011)
+            return
         await self.send_json({"type": "pings.ack", **result})
 
 

@@ -107,10 +107,14 @@ def _relevant(ctx: Audience, after: int) -> QuerySet[Event]:
     return qs
 
 
-def log_head(ctx: Audience) -> int:
+def org_log_head(org_id: int) -> int:
     from apps.events.models import OrgEventCounter
 
-    return OrgEventCounter.objects.filter(org_id=ctx.org_id).values_list("last", flat=True).first() or 0
+    return OrgEventCounter.objects.filter(org_id=org_id).values_list("last", flat=True).first() or 0
+
+
+def log_head(ctx: Audience) -> int:
+    return org_log_head(ctx.org_id)
 
 
 def catch_up(ctx: Audience, from_seq: int, *, force_snapshot: bool = False) -> CatchUp:

@@ -14,8 +14,9 @@ interval has passed, never a stale one sent.
 Positions are ephemeral: a send that fails is dropped (the next tick carries newer
 ones, and a reconnecting console reads ``latest_positions``), and nothing here ever
 raises into ``location_receive``. Each process has its own buffer and thread, started
-on first use; every LOCATION_STALE_CHECK_S the same thread runs
-``location_check_stale``, which is safe to run from several processes at once.
+on first use; every LOCATION_STALE_CHECK_S that thread starts ``location_check_stale``
+on a thread of its own (positions do not wait for it), which is safe to run from
+several processes at once.
 
 Tests call ``flush_now()`` instead of waiting for a tick, and ``stop()`` the thread.
 """
@@ -50,6 +51,8 @@ class Coalescer:
         self._last_sent: dict[int, float] = {}  # driver id -> monotonic time of its last send
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._kick = threading.Event()  # set when new positions should go out now, not next tick
+        self._stale_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
         # Tests turn this off and flush by hand.
@@ -69,6 +72,18 @@ class Coalescer:
             self.wake()
         except Exception:  # a position is best-effort; the caller's write already succeeded
             logger.warning("position of driver %s not queued for fan-out", driver_id, exc_info=True)
+
+    def kick(self) -> None:
+        """Send what is pending now rather than at the next tick: the ping writer calls
+        this after each group commit, so a position waits for one commit, not for a
+        commit and then a tick."""
+        self._kick.set()
+        self.wake()
+
+    def remember_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's event loop, for producers that are not asgiref threads (the ping
+        writer's thread): see ``_remember_loop``."""
+        self._loop = loop
 
     def wake(self) -> None:
         """Start the thread on first use (unless a test switched ``autostart`` off). Called
@@ -180,6 +195,7 @@ class Coalescer:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stopping = threading.Event()
+            self._kick.clear()
             self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-positions",
                                             daemon=True)
             self._thread.start()
@@ -189,8 +205,12 @@ class Coalescer:
         with self._start_lock:
             thread, self._thread = self._thread, None
             self._stopping.set()
+            self._kick.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        stale = self._stale_thread
+        if stale is not None and stale is not threading.current_thread():
+            stale.join(timeout)
 
     @property
     def running(self) -> bool:
@@ -202,13 +222,17 @@ class Coalescer:
         min_interval = settings.LOCATION_FANOUT_MIN_INTERVAL_S
         stale_every = settings.LOCATION_STALE_CHECK_S
         next_stale_check = time.monotonic() + stale_every
-        while not stopping.wait(tick):
+        while not stopping.is_set():
+            self._kick.wait(tick)
+            self._kick.clear()
+            if stopping.is_set():
+                break
             try:
                 self.flush_now(min_interval=min_interval)
                 self.refresh_etas()
                 if time.monotonic() >= next_stale_check:
                     next_stale_check = time.monotonic() + stale_every
-                    self.check_stale()
+                    self._start_stale_check()
             except Exception:  # keep the thread alive whatever happens
                 logger.exception("position fan-out tick failed")
 
@@ -227,6 +251,16 @@ class Coalescer:
         except Exception:
             logger.warning("ETA refresh failed; the next tick tries again", exc_info=True)
             connections.close_all()
+
+    def _start_stale_check(self) -> None:
+        """Run the stale check beside the fan-out, not in it: the check scans every on-duty
+        driver (tens of milliseconds at 2,000, more on a busy machine), and positions
+        must not wait for it. One check at a time."""
+        running = self._stale_thread
+        if running is not None and running.is_alive():
+            return
+        self._stale_thread = threading.Thread(target=self.check_stale, name="lastmile-stale-check", daemon=True)
+        self._stale_thread.start()
 
     def check_stale(self) -> None:
         from .services import location_check_stale
@@ -265,6 +299,10 @@ def ensure_started() -> None:
 
 def wake() -> None:
     coalescer.wake()
+
+
+def kick() -> None:
+    coalescer.kick()
 
 
 def stop() -> None:

@@ -1,32 +1,41 @@
 """Writes for driver locations and tracking tokens.
 
-``location_receive`` takes the pings a driver's device sends, live over the WebSocket
-or as an offline backlog over HTTP, and:
+A driver's pings arrive live over the WebSocket (stored in group commits by
+``writer.py``) or as an offline backlog over HTTP (``location_receive``). Both take the
+same two steps:
 
-1. validates each on its own (``pings.parse_ping``); a bad ping is rejected with a
-   code, never an exception;
-2. drops duplicates (same driver, same device time);
-3. stores the rest with a status (``pings.classify``): ``shown``, or kept but not
-   shown because ``inaccurate``, a ``jump`` or ``stale_time``;
-4. moves the driver's hot position to the newest shown ping, only forward in device
-   time (an out-of-order ping is history, not news), and hands it to the fan-out
-   after commit;
-5. ends an open location-stale episode (``driver.location_resumed``).
+1. ``location_parse`` validates each ping on its own (``pings.parse_ping``); a bad
+   ping is rejected with a code, never an exception. Pure: no database.
+2. ``location_store`` stores the valid pings of one or many batches (many drivers) in
+   one transaction:
 
-A driver's pings are processed one batch at a time: the batch locks the driver's
-``DriverPosition`` row, so a WebSocket batch and an HTTP backlog arriving together
-agree on what is a duplicate and where the marker is.
+   - drops duplicates (same driver, same device time: stored before, or earlier in
+     this transaction);
+   - stores the rest with a status (``pings.classify``): ``shown``, or kept but not
+     shown because ``inaccurate``, a ``jump`` or ``stale_time``;
+   - moves each driver's hot position to the newest shown ping, only forward in device
+     time (an out-of-order ping is history, not news), and hands it to the fan-out
+     after commit;
+   - ends an open location-stale episode (``driver.location_resumed``).
+
+Every store locks the ``DriverPosition`` rows of its drivers (in driver order, so two
+stores never deadlock), so a WebSocket group commit and an HTTP backlog arriving together
+agree on what is a duplicate and where the marker is. A store costs the same handful of
+statements whether it carries one ping or a thousand: that is what lets one process keep
+up with thousands of drivers (docs/performance.md, "Live fan-out").
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import CharField, OuterRef, Q, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -57,123 +66,254 @@ def _iso(value: datetime | None) -> str | None:
 # --- location pings -----------------------------------------------------------------
 
 
-def _locked_position(*, org_id: int, driver_id: int) -> DriverPosition | None:
-    """The driver's position row, locked until the caller's transaction ends; None if the
-    driver is not an active driver of the organization."""
-    rows = DriverPosition.objects.select_for_update(of=("self",)).select_related("driver").filter(driver_id=driver_id)
-    position = rows.first()
-    if position is None:
-        if not Driver.objects.filter(pk=driver_id, org_id=org_id, active=True).exists():
-            return None
-        DriverPosition.objects.get_or_create(driver_id=driver_id, defaults={"org_id": org_id})
-        position = rows.get()
-    if position.driver.org_id != org_id or not position.driver.active:
-        return None
-    return position
+@dataclass
+class PingBatch:
+    """One call's pings from one driver: the valid ones waiting to be stored, and the
+    acknowledgement (``{"accepted", "duplicates", "rejected", "flagged"}``) that
+    ``location_store`` completes."""
+
+    org_id: int
+    driver_id: int
+    received_at: datetime
+    valid: list[Ping]
+    result: dict[str, Any] = field(default_factory=lambda: {"accepted": 0, "duplicates": 0, "rejected": [],
+                                                             "flagged": 0})
 
 
-def _reference_before(*, driver_id: int, before: datetime) -> Fix | None:
-    """The last shown ping before ``before``: what an out-of-order ping is compared with."""
+def location_parse(*, org_id: int, driver_id: int, pings: list[Any], now: datetime | None = None) -> PingBatch:
+    """Validate a batch of pings as the device sent it; pure (no database).
+
+    Bad pings are rejected one by one (codes in ``apps/tracking/pings.py``) in the
+    batch's ``result``; the valid ones wait in ``valid`` for ``location_store``."""
+    now = now or timezone.now()
+    batch = PingBatch(org_id=org_id, driver_id=driver_id, received_at=now, valid=[])
+    rejected = batch.result["rejected"]
+    if not isinstance(pings, list):
+        rejected.append(Rejection(0, "bad_ping", "Send a list of pings.").as_dict())
+        return batch
+    limits = Limits.from_settings()
+    for index, raw in enumerate(pings):
+        if index >= settings.LOCATION_MAX_BATCH:
+            rejected.append(Rejection(
+                index, "batch_limit", f"At most {settings.LOCATION_MAX_BATCH} pings per batch; send this one again.",
+            ).as_dict())
+            continue
+        parsed = parse_ping(index, raw, now=now, limits=limits)
+        if isinstance(parsed, Rejection):
+            rejected.append(parsed.as_dict())
+        else:
+            batch.valid.append(parsed)
+    return batch
+
+
+def location_receive(*, org_id: int, driver_id: int, pings: list[Any]) -> dict:
+    """Validate, store and fan out a batch of location pings from one driver, now.
+
+    The caller has authenticated the driver (the HTTP view; live pings go through
+    ``writer.ping_writer``, which calls the same two steps for many drivers at once).
+    Returns ``{"accepted", "duplicates", "rejected": [{"index", "code", "message"}],
+    "flagged"}``: ``accepted`` pings were stored, ``flagged`` of them are kept but not
+    shown. Only infrastructure failures raise, so the client keeps the batch and retries.
+    """
+    fanout.wake()
+    batch = location_parse(org_id=org_id, driver_id=driver_id, pings=pings)
+    location_store(batches=[batch])
+    return batch.result
+
+
+def _locked_positions(batches: list[PingBatch]) -> dict[int, DriverPosition]:
+    """The position rows of the batches' active drivers, locked until the caller's
+    transaction ends, in driver order (``driver`` loaded: the caller checks each batch's
+    organization against it)."""
+    claims: dict[int, set[int]] = defaultdict(set)  # driver id -> organizations claimed for it
+    for batch in batches:
+        claims[batch.driver_id].add(batch.org_id)
+
+    def lock(ids: list[int]) -> list[DriverPosition]:
+        return list(DriverPosition.objects.select_for_update(of=("self",)).select_related("driver")
+                    .filter(driver_id__in=ids).order_by("driver_id"))
+
+    rows = lock(sorted(claims))
+    missing = set(claims) - {p.driver_id for p in rows}
+    if missing:
+        # A driver's first ping ever: make the row (another store may make it at the same
+        # moment, hence ignore_conflicts), then lock it like the others.
+        allowed = Driver.objects.filter(pk__in=missing, active=True).values_list("pk", "org_id")
+        new = [DriverPosition(driver_id=pk, org_id=org_id) for pk, org_id in allowed if org_id in claims[pk]]
+        if new:
+            DriverPosition.objects.bulk_create(new, ignore_conflicts=True)
+            rows += lock(sorted(p.driver_id for p in new))
+    return {p.driver_id: p for p in rows if p.driver.active}
+
+
+def location_store(*, batches: list[PingBatch]) -> None:
+    """Store the valid pings of ``batches`` (any drivers, any organizations) in one
+    transaction, completing each batch's ``result``; see the module docstring.
+
+    Batches of the same driver are applied in list order, as if stored one after the
+    other. Raises only on infrastructure failures, and then nothing is stored."""
+    todo = [b for b in batches if b.valid]
+    if not todo:
+        for batch in batches:
+            batch.result["rejected"].sort(key=lambda r: r["index"])
+        return
+    limits = Limits.from_settings()
+    by_driver: dict[int, list[PingBatch]] = defaultdict(list)
+    for batch in todo:
+        by_driver[batch.driver_id].append(batch)
+    rows: list[tuple[Any, ...]] = []  # PING_COLUMNS
+    moved: list[DriverPosition] = []
+    resumed: list[tuple[DriverPosition, datetime, datetime]] = []
+    with transaction.atomic():
+        positions = _locked_positions(todo)
+        for driver_id, driver_batches in list(by_driver.items()):
+            position = positions.get(driver_id)
+            # Tenancy: a driver's pings are stored for the driver's own organization only.
+            allowed = [b for b in driver_batches if position is not None and b.org_id == position.driver.org_id]
+            for batch in driver_batches:
+                if not any(batch is b for b in allowed):
+                    batch.result["rejected"].extend(
+                        Rejection(p.index, "driver_not_allowed",
+                                  "Only an active driver of this organization sends pings.").as_dict()
+                        for p in batch.valid)
+            if allowed:
+                by_driver[driver_id] = allowed
+            else:
+                del by_driver[driver_id]
+        times = {p.device_time for driver_batches in by_driver.values() for b in driver_batches for p in b.valid}
+        seen = set(LocationPing.objects.filter(driver_id__in=list(by_driver), device_time__in=times)
+                   .values_list("driver_id", "device_time")) if times else set()
+        for driver_id, driver_batches in by_driver.items():
+            position = positions[driver_id]
+            shown_here: list[Fix] = []  # shown in this transaction, not yet in the table
+            device_time_before = position.device_time
+            for batch in driver_batches:
+                fresh = []
+                for ping in batch.valid:
+                    key = (driver_id, ping.device_time)
+                    if key not in seen:
+                        seen.add(key)
+                        fresh.append(ping)
+                batch.result["duplicates"] = len(batch.valid) - len(fresh)
+                classified = _classify(driver_id=driver_id, pings=fresh, position=position, now=batch.received_at,
+                                       limits=limits, shown_here=shown_here)
+                rows += [(batch.org_id, driver_id, p.lat, p.lng, p.accuracy_m, p.speed_mps, p.heading,
+                          p.device_time, batch.received_at, status) for p, status in classified]
+                batch.result["accepted"] = len(classified)
+                batch.result["flagged"] = sum(1 for _, status in classified if status != PingStatus.SHOWN)
+                shown = [p for p, status in classified if status == PingStatus.SHOWN]
+                shown_here += [Fix(p.lat, p.lng, p.device_time) for p in shown]
+                _advance(position, shown)
+                # A duplicate is a valid ping too: the device is reporting.
+                position.last_ping_at = max(position.last_ping_at or batch.received_at, batch.received_at)
+            if position.stale_since is not None:
+                resumed.append((position, position.stale_since, position.last_ping_at))
+                position.stale_since = None
+            if position.device_time != device_time_before:
+                moved.append(position)
+        _insert_pings(rows)
+        _save_positions([positions[driver_id] for driver_id in by_driver])
+        for org_id in sorted({p.org_id for p, _, _ in resumed}):
+            events_record(org=Organization.objects.get(pk=org_id), actor="system", events=[NewEvent(
+                ev.DRIVER_LOCATION_RESUMED, "driver", p.driver_id,
+                {"driver_id": p.driver_id, "stale_since": _iso(since), "last_ping_at": _iso(heard)},
+            ) for p, since, heard in resumed if p.org_id == org_id])
+        if moved:
+            messages = [(p.org_id, p.driver_id, p.device_time, position_message(p)) for p in moved]
+            transaction.on_commit(lambda: _fan_out(messages))
+    for batch in batches:
+        batch.result["rejected"].sort(key=lambda r: r["index"])
+
+
+def _fan_out(messages: list[tuple[int, int, datetime, dict[str, Any]]]) -> None:
+    for org_id, driver_id, at, message in messages:
+        fanout.push(org_id=org_id, driver_id=driver_id, at=at, position=message)
+        # The ETA engine refreshes this driver's route on the fan-out thread's next tick
+        # (apps/eta/live.py): no database work here.
+        eta_live.observe(driver_id=driver_id, lat=message["lat"], lng=message["lng"], at=at.timestamp())
+    fanout.kick()
+
+
+PING_COLUMNS = ("org", "driver", "lat", "lng", "accuracy_m", "speed_mps", "heading", "device_time", "received_at",
+                "status")
+POSITION_COLUMNS = ("driver", "lat", "lng", "accuracy_m", "speed_mps", "heading", "device_time", "last_ping_at",
+                    "stale_since")
+_PG_TYPES = {"BigAutoField": "bigint", "ForeignKey": "bigint", "OneToOneField": "bigint", "FloatField": "float8",
+             "DateTimeField": "timestamptz", "CharField": "text"}
+
+
+def _columns(model: Any, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(quoted column, PostgreSQL array element type) of each field."""
+    qn = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    return [(qn(f.column), _PG_TYPES[f.get_internal_type()]) for f in fields]
+
+
+def _insert_pings(rows: list[tuple[Any, ...]]) -> None:
+    """Every ping of the commit in one statement. On PostgreSQL: one ``INSERT ... SELECT
+    FROM unnest(arrays)``, the same text whatever the row count (nothing to re-parse per
+    commit); elsewhere the ORM's multi-row insert. Conflicts are ignored as a last line
+    of defence: the position locks already rule duplicates out."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        LocationPing.objects.bulk_create([LocationPing(**dict(zip((c + "_id" if c in ("org", "driver") else c
+                                                                   for c in PING_COLUMNS), row, strict=True)))
+                                          for row in rows], batch_size=1000, ignore_conflicts=True)
+        return
+    columns = _columns(LocationPing, PING_COLUMNS)
+    table = connection.ops.quote_name(LocationPing._meta.db_table)
+    # Identifiers from the model only; every value is a parameter.
+    sql = (f"INSERT INTO {table} ({', '.join(c for c, _ in columns)}) "  # noqa: S608
+           f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for _, t in columns)}) ON CONFLICT DO NOTHING")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+
+
+def _save_positions(positions: list[DriverPosition]) -> None:
+    """Every driver's row in one statement (the rows are locked): on PostgreSQL an
+    ``UPDATE ... FROM unnest(arrays)``, elsewhere one pipelined ``executemany``."""
+    if not positions:
+        return
+    now = timezone.now()
+    values = [(p.driver_id, p.lat, p.lng, p.accuracy_m, p.speed_mps, p.heading, p.device_time, p.last_ping_at,
+               p.stale_since) for p in positions]
+    columns = _columns(DriverPosition, POSITION_COLUMNS)
+    table = connection.ops.quote_name(DriverPosition._meta.db_table)
+    updated_at = connection.ops.quote_name(DriverPosition._meta.get_field("updated_at").column)
+    key = columns[0][0]
+    if connection.vendor == "postgresql":
+        # Identifiers from the model only; every value is a parameter.
+        sql = (f"UPDATE {table} AS p SET {', '.join(f'{c} = v.{c}' for c, _ in columns[1:])}, "  # noqa: S608
+               f"{updated_at} = %s FROM unnest({', '.join(f'%s::{t}[]' for _, t in columns)}) "
+               f"AS v({', '.join(c for c, _ in columns)}) WHERE p.{key} = v.{key}")
+        params = [now, *[list(column) for column in zip(*values, strict=True)]]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    dt = connection.ops.adapt_datetimefield_value
+    sql = (f"UPDATE {table} SET {', '.join(f'{c} = %s' for c, _ in columns[1:])}, "  # noqa: S608
+           f"{updated_at} = %s WHERE {key} = %s")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(*v[1:6], dt(v[6]), dt(v[7]), dt(v[8]), dt(now), v[0]) for v in values])
+
+
+def _reference_before(*, driver_id: int, before: datetime, shown_here: list[Fix]) -> Fix | None:
+    """The last shown ping before ``before``: what an out-of-order ping is compared with.
+    ``shown_here`` are shown pings of this transaction, not in the table yet."""
     row = (
         LocationPing.objects.filter(driver_id=driver_id, status=PingStatus.SHOWN, device_time__lt=before)
         .order_by("-device_time")
         .values_list("lat", "lng", "device_time")
         .first()
     )
-    return Fix(*row) if row else None
-
-
-def location_receive(*, org_id: int, driver_id: int, pings: list[Any]) -> dict:
-    """Validate, store and fan out a batch of location pings from one driver.
-
-    The caller has authenticated the driver (the WebSocket consumer, the HTTP view).
-    Returns ``{"accepted", "duplicates", "rejected": [{"index", "code", "message"}],
-    "flagged"}``: ``accepted`` pings were stored, ``flagged`` of them are kept but not
-    shown. Bad pings are rejected one by one (codes in ``apps/tracking/pings.py``);
-    only infrastructure failures raise, so the client keeps the batch and retries.
-    """
-    fanout.wake()
-    now = timezone.now()
-    limits = Limits.from_settings()
-    result: dict[str, Any] = {"accepted": 0, "duplicates": 0, "rejected": [], "flagged": 0}
-    if not isinstance(pings, list):
-        result["rejected"].append(Rejection(0, "bad_ping", "Send a list of pings.").as_dict())
-        return result
-
-    valid: list[Ping] = []
-    for index, raw in enumerate(pings):
-        if index >= settings.LOCATION_MAX_BATCH:
-            result["rejected"].append(Rejection(
-                index, "batch_limit", f"At most {settings.LOCATION_MAX_BATCH} pings per batch; send this one again.",
-            ).as_dict())
-            continue
-        parsed = parse_ping(index, raw, now=now, limits=limits)
-        if isinstance(parsed, Rejection):
-            result["rejected"].append(parsed.as_dict())
-        else:
-            valid.append(parsed)
-    if not valid:
-        return result
-
-    with transaction.atomic():
-        position = _locked_position(org_id=org_id, driver_id=driver_id)
-        if position is None:
-            result["rejected"].extend(
-                Rejection(p.index, "driver_not_allowed", "Only an active driver of this organization sends pings.").as_dict()
-                for p in valid
-            )
-            result["rejected"].sort(key=lambda r: r["index"])
-            return result
-
-        fresh = _drop_duplicates(driver_id=driver_id, pings=valid)
-        result["duplicates"] = len(valid) - len(fresh)
-        rows = _classify(driver_id=driver_id, pings=fresh, position=position, now=now, limits=limits)
-        LocationPing.objects.bulk_create(
-            [LocationPing(org_id=org_id, driver_id=driver_id, lat=p.lat, lng=p.lng, accuracy_m=p.accuracy_m,
-                          speed_mps=p.speed_mps, heading=p.heading, device_time=p.device_time, received_at=now,
-                          status=status) for p, status in rows],
-            batch_size=1000,
-            ignore_conflicts=True,  # belt and braces: the row lock already rules duplicates out
-        )
-        result["accepted"] = len(rows)
-        result["flagged"] = sum(1 for _, status in rows if status != PingStatus.SHOWN)
-
-        moved = _advance(position, [p for p, status in rows if status == PingStatus.SHOWN])
-        position.last_ping_at = now  # a duplicate is a valid ping too: the device is reporting
-        resumed_from = position.stale_since
-        position.stale_since = None
-        position.save()
-        if resumed_from is not None:
-            events_record(org=Organization.objects.get(pk=org_id), actor="system", events=[NewEvent(
-                ev.DRIVER_LOCATION_RESUMED, "driver", driver_id,
-                {"driver_id": driver_id, "stale_since": _iso(resumed_from), "last_ping_at": _iso(now)},
-            )])
-        if moved:
-            message, at = position_message(position), position.device_time
-            transaction.on_commit(lambda: fanout.push(org_id=org_id, driver_id=driver_id, at=at, position=message))
-            # The ETA engine refreshes this driver's route on the fan-out thread's next tick.
-            lat, lng = position.lat, position.lng
-            transaction.on_commit(lambda: eta_live.observe(driver_id=driver_id, lat=lat, lng=lng, at=at.timestamp()))
-    result["rejected"].sort(key=lambda r: r["index"])
-    return result
-
-
-def _drop_duplicates(*, driver_id: int, pings: list[Ping]) -> list[Ping]:
-    """Pings whose device time is new for the driver (stored or earlier in the batch)."""
-    seen = set(
-        LocationPing.objects.filter(driver_id=driver_id, device_time__in={p.device_time for p in pings})
-        .values_list("device_time", flat=True)
-    )
-    fresh = []
-    for ping in pings:
-        if ping.device_time not in seen:
-            seen.add(ping.device_time)
-            fresh.append(ping)
-    return fresh
+    candidates = [Fix(*row)] if row else []
+    candidates += [f for f in shown_here if f.device_time < before]
+    return max(candidates, key=lambda f: f.device_time, default=None)
 
 
 def _classify(*, driver_id: int, pings: list[Ping], position: DriverPosition, now: datetime,
-              limits: Limits) -> list[tuple[Ping, str]]:
+              limits: Limits, shown_here: list[Fix]) -> list[tuple[Ping, str]]:
     """Each ping with its status, in device-time order. Each is compared with the last
     shown point before it: from this batch, the hot position, or (for pings older than
     the hot position) the stored history."""
@@ -181,7 +321,7 @@ def _classify(*, driver_id: int, pings: list[Ping], position: DriverPosition, no
     hot = Fix(position.lat, position.lng, position.device_time) if position.device_time is not None else None
     reference = hot
     if ordered and hot is not None and ordered[0].device_time < hot.device_time:
-        reference = _reference_before(driver_id=driver_id, before=ordered[0].device_time)
+        reference = _reference_before(driver_id=driver_id, before=ordered[0].device_time, shown_here=shown_here)
     out = []
     for ping in ordered:
         if (hot is not None and hot.device_time < ping.device_time

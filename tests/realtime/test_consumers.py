@@ -8,6 +8,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.actor import system_actor
 from apps.dispatch.inputs import OrderIn, RouteIn
@@ -49,7 +50,9 @@ def _create_order(org, external_id):
 def _published_route(org, hub, driver, vehicle):
     actor = system_actor(org)
     order = OrderFactory(org=org)
-    route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date="2026-11-23", driver=driver.pk,
+    # Today's: a driver's stream covers today's and yesterday's routes.
+    route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date=timezone.now().date().isoformat(),
+                                                   driver=driver.pk,
                                                    vehicle=vehicle.pk, orders=[order.pk]))
     return route_publish(actor=actor, route=route)
 

@@ -10,6 +10,7 @@ import os
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from apps.accounts.actor import system_actor
 from apps.accounts.services import api_client_create
@@ -46,7 +47,7 @@ def test_events_cross_between_two_server_processes(acme, dave, bob, acme_hub, ac
     actor = system_actor(acme)
     order = OrderFactory(org=acme)
     route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
-        hub=acme_hub.pk, date="2026-11-23", driver=bob.pk, vehicle=acme_van.pk, orders=[order.pk])))
+        hub=acme_hub.pk, date=timezone.now().date().isoformat(), driver=bob.pk, vehicle=acme_van.pk, orders=[order.pk])))
     stop = Stop.objects.get(route=route)
     _, key = api_client_create(org=acme, name="Shop", scopes=["orders:write", "stops:write", "stops:read"])
     dave_cookie, bob_cookie = session_cookie(dave), session_cookie(bob.user)
@@ -70,6 +71,14 @@ def test_events_cross_between_two_server_processes(acme, dave, bob, acme_hub, ac
             assert "stop.completed" in [e["type"] for e in on_driver["events"]]
             seqs = [e["seq"] for e in created["events"] + on_console["events"]]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+            # Bob's phone pings through b (stored by b's ping writer); Dave's console on a sees him.
+            await driver.send(json.dumps({"type": "ping", "lat": 52.53, "lng": 13.38, "accuracy_m": 6,
+                                          "at": timezone.now().isoformat()}))
+            ack = await _next(driver, "pings.ack")
+            assert (ack["accepted"], ack["rejected"]) == (1, [])
+            positions = await _next(console, "positions")
+            assert [(p["driver_id"], p["lat"]) for p in positions["positions"]] == [(bob.pk, 52.53)]
             await console.close()
             await driver.close()
 

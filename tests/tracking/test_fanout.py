@@ -225,6 +225,28 @@ def test_the_thread_runs_the_stale_check_every_interval(settings, manual_fanout,
     fanout.stop()
 
 
+def test_positions_go_out_while_a_slow_stale_check_runs(settings, manual_fanout, monkeypatch, layer, acme):
+    settings.LOCATION_FANOUT_TICK_S = 0.01
+    settings.LOCATION_STALE_CHECK_S = 0.01
+    checking, release, sent = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_check(**kwargs):
+        checking.set()
+        release.wait(5)
+
+    monkeypatch.setattr("apps.tracking.services.location_check_stale", slow_check)
+    original = manual_fanout._send
+    monkeypatch.setattr(manual_fanout, "_send", lambda group, message: (original(group, message), sent.set())[0])
+    manual_fanout.ensure_started()
+    assert checking.wait(timeout=5)
+
+    fanout.push(org_id=acme.pk, driver_id=7, at=NOW, position={"driver_id": 7})
+
+    assert sent.wait(timeout=2)  # while the check still holds its thread
+    release.set()
+    fanout.stop()
+
+
 def test_a_failing_stale_check_does_not_stop_the_thread(settings, manual_fanout, monkeypatch):
     settings.LOCATION_FANOUT_TICK_S = 0.01
     settings.LOCATION_STALE_CHECK_S = 0.01

@@ -62,3 +62,20 @@ async def test_a_console_that_connects_later_finds_bob_in_its_snapshot(bob, dave
     assert [p["driver_id"] for p in snapshot["data"]["positions"]] == [bob.pk]
     await phone.disconnect()
     await console.disconnect()
+
+
+async def test_pings_the_database_cannot_store_are_not_acknowledged_and_the_socket_closes(bob, layer, monkeypatch):
+    """The phone keeps what was not acknowledged and sends it again after reconnecting."""
+    from django.db import OperationalError
+
+    from apps.tracking.writer import ping_writer
+
+    def database_away(*, batches):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(ping_writer, "_store", database_away)
+    phone = await connect(DriverConsumer, "/ws/driver/", bob.user)
+
+    await phone.send_json_to({"type": "ping", **ping(1)})
+
+    assert await phone.receive_output(timeout=5) == {"type": "websocket.close", "code": 1011}
