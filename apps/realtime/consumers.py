@@ -21,6 +21,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from apps.common import metrics
+
 from . import protocol
 from .groups import user_group
 
@@ -125,6 +127,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(user_group(ctx.user_id), self.channel_name)
             self.groups_joined.append(user_group(ctx.user_id))
         await self.accept()
+        metrics.websocket_connections.labels(endpoint=self.audience).inc()
         self.cursor = ctx.last_seq
         await self.send_json({"type": "welcome", "audience": self.audience, "seq": ctx.last_seq,
                               "heartbeat_s": settings.REALTIME_HEARTBEAT_S})
@@ -134,6 +137,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         raise PermissionError  # each endpoint says who may connect
 
     async def disconnect(self, code: int) -> None:
+        if self.ctx is not None:
+            metrics.websocket_connections.labels(endpoint=self.audience).dec()
         if self.heartbeat_task is not None:
             self.heartbeat_task.cancel()
         for group in getattr(self, "groups_joined", []):

@@ -36,6 +36,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from apps.common import metrics
 from apps.realtime.groups import org_group
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Coalescer:
         self._start_lock = threading.Lock()  # guards _thread and _stopping
         self._pending: dict[int, dict[int, tuple[datetime, dict[str, Any]]]] = {}
         self._last_sent: dict[int, float] = {}  # driver id -> monotonic time of its last send
+        self._queued_at: dict[int, float] = {}  # driver id -> when its pending position arrived
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._kick = threading.Event()  # set when new positions should go out now, not next tick
@@ -69,6 +71,7 @@ class Coalescer:
                 queued = drivers.get(driver_id)
                 if queued is None or queued[0] < at:
                     drivers[driver_id] = (at, position)
+                    self._queued_at.setdefault(driver_id, time.monotonic())
             self.wake()
         except Exception:  # a position is best-effort; the caller's write already succeeded
             logger.warning("position of driver %s not queued for fan-out", driver_id, exc_info=True)
@@ -118,6 +121,7 @@ class Coalescer:
         A driver sent less than ``min_interval`` seconds ago stays pending for a later
         tick. Call from synchronous code (the fan-out thread, a test)."""
         now = time.monotonic()
+        waited: list[float] = []
         with self._lock:
             batches: dict[int, dict[int, tuple[datetime, dict[str, Any]]]] = {}
             for org_id, drivers in self._pending.items():
@@ -126,12 +130,15 @@ class Coalescer:
                         batches.setdefault(org_id, {})[driver_id] = queued
                         self._last_sent[driver_id] = now
                         del drivers[driver_id]
+                        waited.append(now - self._queued_at.pop(driver_id, now))
             self._pending = {org_id: drivers for org_id, drivers in self._pending.items() if drivers}
         sent = 0
         for org_id, drivers in batches.items():
             positions = [position for _, (_, position) in sorted(drivers.items())]
             message = {"type": "lastmile.live", "payload": {"type": "positions", "positions": positions}}
             sent += self._send(org_group(org_id), message)
+        for seconds in waited:
+            metrics.fanout_seconds.observe(seconds)
         return sent
 
     def _usable_loop(self) -> asyncio.AbstractEventLoop | None:

@@ -41,6 +41,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.accounts.models import Organization
+from apps.common import metrics
 from apps.dispatch.models import Driver, Order
 from apps.eta import live as eta_live
 from apps.events import types as ev
@@ -223,6 +224,12 @@ def location_store(*, batches: list[PingBatch]) -> None:
             transaction.on_commit(lambda: _fan_out(messages))
     for batch in batches:
         batch.result["rejected"].sort(key=lambda r: r["index"])
+        result = batch.result
+        shown = result["accepted"] - result["flagged"]
+        for status, count in (("shown", shown), ("flagged", result["flagged"]), ("duplicate", result["duplicates"]),
+                              ("rejected", len(result["rejected"]))):
+            if count:
+                metrics.location_pings.labels(status=status).inc(count)
 
 
 def _fan_out(messages: list[tuple[int, int, datetime, dict[str, Any]]]) -> None:

@@ -138,3 +138,54 @@ def test_a_database_outage_outside_drf_is_a_503_too(settings, monkeypatch):
     response = browser.get("/console/")
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
+
+
+@pytest.mark.django_db
+def test_metrics_count_pings_by_outcome_and_time_the_fan_out(acme, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.common import metrics
+    from apps.tracking import fanout
+    from apps.tracking.services import location_receive
+    from tests.factories import DriverFactory
+
+    def value(metric, **labels):
+        return metric.labels(**labels)._value.get()
+
+    driver = DriverFactory(org=acme, on_duty=True)
+    at = timezone.now() - timedelta(seconds=30)
+    ping = {"lat": 52.52, "lng": 13.40, "accuracy_m": 5, "at": at.isoformat()}
+    shown, duplicate, rejected = (value(metrics.location_pings, status=s) for s in ("shown", "duplicate", "rejected"))
+    fanned_before = sum(b.get() for b in metrics.fanout_seconds._buckets)
+
+    with django_capture_on_commit_callbacks(execute=True):  # positions leave after commit
+        location_receive(org_id=acme.pk, driver_id=driver.pk, pings=[ping, ping, {"lat": 999}])
+    fanout.flush_now()
+
+    assert value(metrics.location_pings, status="shown") == shown + 1
+    assert value(metrics.location_pings, status="duplicate") == duplicate + 1
+    assert value(metrics.location_pings, status="rejected") == rejected + 1
+    assert sum(b.get() for b in metrics.fanout_seconds._buckets) == fanned_before + 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_metrics_count_open_websockets_by_endpoint(acme):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from apps.common import metrics
+    from apps.realtime.consumers import ConsoleConsumer
+    from tests.factories import member
+
+    gauge = metrics.websocket_connections.labels(endpoint="console")
+    before = gauge._value.get()
+    communicator = WebsocketCommunicator(ConsoleConsumer.as_asgi(), "/ws/console/")
+    communicator.scope["user"] = await sync_to_async(member)(acme, "olga", "dispatcher")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert gauge._value.get() == before + 1
+    await communicator.disconnect()
+    assert gauge._value.get() == before
