@@ -166,6 +166,8 @@ class OrderFields(_OrderChecks):
     instructions: Annotated[StrictStr, Field(max_length=2000)] = ""
     priority: Annotated[StrictInt, Field(ge=0, le=3)] = 1
     pod_requirements: Annotated[list[PodRequirement], Field(max_length=6)] = []
+    pod_min_photos: Annotated[StrictInt, Field(ge=0, le=20, description="Photos a delivery must carry (0: as policy)")] = 0
+    pod_min_age: Annotated[StrictInt, Field(ge=0, le=25, description="Age the recipient must prove (0: no check)")] = 0
     required_skills: SkillList = []
     custom_fields: dict[str, Any] = {}
     items: Annotated[list[ItemIn], Field(max_length=500)] = []

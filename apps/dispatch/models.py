@@ -181,6 +181,10 @@ class Order(Place):
     instructions = models.TextField(blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     pod_requirements = models.JSONField(default=list, blank=True)
+    # Counts the list above cannot say: more than one photo, an ID check of the recipient.
+    # The organization's and partner's policies still apply; the strictest value wins.
+    pod_min_photos = models.PositiveSmallIntegerField(default=0)
+    pod_min_age = models.PositiveSmallIntegerField(default=0, help_text="0: no age check")
     required_skills = models.JSONField(default=list, blank=True)
     custom_fields = models.JSONField(default=dict, blank=True)
 

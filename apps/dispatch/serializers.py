@@ -44,8 +44,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "failure_notes", "attempts", "customer_name", "customer_phone", "customer_email", "address_line1",
             "address_line2", "city", "postal_code", "region", "country", "lat", "lng", "geocode_confidence",
             "window_start", "window_end", "service_time_s", "instructions", "priority", "pod_requirements",
-            "required_skills", "custom_fields", "items", "total_weight_kg", "total_volume_l", "parcel_count",
-            "created_at", "updated_at", "completed_at",
+            "pod_min_photos", "pod_min_age", "required_skills", "custom_fields", "items", "total_weight_kg",
+            "total_volume_l", "parcel_count", "created_at", "updated_at", "completed_at",
         ]
 
 
@@ -72,6 +72,7 @@ class StopOrderSerializer(serializers.ModelSerializer):
         fields = ["id", "external_id", "reference", "state", "customer_name", "customer_phone", "address_line1",
                   "address_line2", "city", "postal_code", "country", "lat", "lng", "geocode_confidence",
                   "window_start", "window_end", "service_time_s", "instructions", "priority", "pod_requirements",
+                  "pod_min_photos", "pod_min_age",
                   "items", "parcel_count", "customer_preferences"]
 
 

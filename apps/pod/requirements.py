@@ -50,13 +50,14 @@ def requirements_for(order: Order, policies: dict[str, PodPolicy] | None = None)
         return requirement in listed or any(getattr(p, name) for p in applicable)
 
     return Requirements(
-        min_photos=max([1 if PodRequirement.PHOTO in listed else 0, *(p.min_photos for p in applicable)]),
+        min_photos=max([1 if PodRequirement.PHOTO in listed else 0, order.pod_min_photos,
+                        *(p.min_photos for p in applicable)]),
         signature=flag("signature", PodRequirement.SIGNATURE),
         recipient_name=flag("recipient_name", PodRequirement.RECIPIENT_NAME),
         notes=flag("notes", PodRequirement.NOTES),
         pin=flag("pin", PodRequirement.PIN),
         barcode=flag("barcode", PodRequirement.BARCODE),
-        min_age=max([0, *(p.min_age for p in applicable)]),
+        min_age=max([order.pod_min_age, *(p.min_age for p in applicable)]),
     )
 
 

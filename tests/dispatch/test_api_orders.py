@@ -409,3 +409,20 @@ class TestRetrieve:
 
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+def test_an_order_carries_its_own_proof_minimums_and_an_old_retry_still_matches(as_dave):
+    from tests.factories import order_payload
+
+    created = as_dave.post("/api/v1/orders/", order_payload(external_id="MIN-1", pod_min_photos=2, pod_min_age=18),
+                           format="json")
+    assert created.status_code == 201, created.json()
+    assert (created.json()["pod_min_photos"], created.json()["pod_min_age"]) == (2, 18)
+    # A payload without the new fields (a partner that never heard of them) is the same
+    # order as one that sends their defaults: retries stay idempotent across the upgrade.
+    first = as_dave.post("/api/v1/orders/", order_payload(external_id="MIN-2"), format="json")
+    again = as_dave.post("/api/v1/orders/", order_payload(external_id="MIN-2", pod_min_photos=0, pod_min_age=0),
+                         format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    bad = as_dave.post("/api/v1/orders/", order_payload(external_id="MIN-3", pod_min_photos=-1), format="json")
+    assert bad.status_code == 400 and "pod_min_photos" in bad.json()["fields"]

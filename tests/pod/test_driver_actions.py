@@ -203,6 +203,21 @@ class TestRequirements:
 
         assert set(response.json()["missing"]) == {"photos", "signature"}
 
+    def test_an_order_can_ask_for_more_photos_and_an_age_check_than_the_policies(self, as_bob, stops):
+        PodPolicy.objects.create(org=stops[0].org, min_photos=1)
+        Order.objects.filter(pk=stops[0].order_id).update(pod_min_photos=2, pod_min_age=18)
+        photo = upload(as_bob, images.jpeg()).json()["sha256"]
+
+        refused = action(as_bob, "complete", stops[0], pod={"photos": [photo]})
+
+        assert refused.status_code == 422
+        assert set(refused.json()["missing"]) == {"photos", "age_verified"}
+        second = upload(as_bob, images.jpeg(color="red")).json()["sha256"]
+        done = action(as_bob, "complete", stops[0], pod={"photos": [photo, second], "age_verified": True})
+        assert done.status_code == 200, done.json()
+        # The other orders keep the organization's rule: one photo is enough.
+        assert action(as_bob, "complete", stops[1], pod={"photos": [photo]}).status_code == 200
+
     def test_a_partners_policy_applies_to_its_orders_only(self, as_bob, stops):
         PodPolicy.objects.create(org=stops[0].org, source="shopify:acme", recipient_name=True)
         Order.objects.filter(pk=stops[0].order_id).update(source="shopify:acme")

@@ -46,8 +46,14 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# Fields added after orders were first stored: left out of the hash while at their
+# default, so an order stored before they existed still matches its retried payload.
+HASH_OMIT_AT_DEFAULT = {"pod_min_photos": 0, "pod_min_age": 0}
+
+
 def content_hash(fields: dict[str, Any]) -> str:
-    body = _canonical({k: v for k, v in fields.items() if k not in HASH_EXCLUDE})
+    body = _canonical({k: v for k, v in fields.items() if k not in HASH_EXCLUDE
+                       and not (k in HASH_OMIT_AT_DEFAULT and v == HASH_OMIT_AT_DEFAULT[k])})
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
