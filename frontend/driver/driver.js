@@ -54,6 +54,11 @@ function stopClass(stop) {
 }
 
 function navigationUrl(order) {
+  // The customer's own pin, confirmed on their tracking page, beats the geocoded address.
+  const prefs = order.customer_preferences;
+  if (prefs?.pin_confirmed_at && prefs.pin_lat != null && prefs.pin_lng != null) {
+    return `https://www.google.com/maps/dir/?api=1&destination=${prefs.pin_lat},${prefs.pin_lng}`;
+  }
   if (order.lat != null && order.lng != null) {
     return `https://www.google.com/maps/dir/?api=1&destination=${order.lat},${order.lng}`;
   }
@@ -145,6 +150,9 @@ function StopDetail({ stop, route, rules, onBack, onArrive, onComplete, onFail }
           <div><a class="btn btn-small" href=${navigationUrl(order)} target="_blank" rel="noopener" data-testid="navigate">Navigate</a></div></dd></div>
         <div><dt>Window</dt><dd>${formatWindow(order.window_start, order.window_end, tz)}${stop.eta ? ` · ETA ${formatTime(stop.eta, tz)}` : ""}</dd></div>
         ${order.instructions ? html`<div><dt>Instructions</dt><dd class="instructions">${order.instructions}</dd></div>` : null}
+        ${order.customer_preferences?.instructions ? html`<div><dt>Customer's note</dt><dd class="instructions" data-testid="customer-note">${order.customer_preferences.instructions}</dd></div>` : null}
+        ${order.customer_preferences?.gate_code ? html`<div><dt>Gate code</dt><dd data-testid="gate-code"><strong>${order.customer_preferences.gate_code}</strong></dd></div>` : null}
+        ${order.customer_preferences?.pin_confirmed_at ? html`<div><dt>Drop-off point</dt><dd data-testid="customer-pin">Confirmed by the customer on the map (Navigate goes there)</dd></div>` : null}
         ${order.customer_phone ? html`<div><dt>Contact</dt><dd><a href=${`tel:${order.customer_phone}`} data-testid="call">${order.customer_phone}</a></dd></div>` : null}
         ${order.items?.length ? html`<div><dt>Items</dt><dd><ul class="items">${order.items.map((i) => html`<li>${i.quantity} × ${i.description || i.sku}</li>`)}</ul></dd></div>` : null}
         <div><dt>Proof needed</dt><dd data-testid="proof-needed">${proof.length ? proof.join(", ") : "None"}</dd></div>

@@ -244,3 +244,25 @@ def test_a_delivery_made_offline_after_dispatch_cancelled_the_order_goes_to_revi
     expect(console.get_by_test_id("exceptions")).to_have_count(0)
     exception.refresh_from_db()
     assert exception.resolved_at is not None
+
+
+def test_the_driver_sees_what_the_customer_said_on_the_tracking_page(browser: Browser, asgi_live_server, acme_day):
+    """Before Bob sets off, the customer of his first stop leaves a note, a gate code and
+    a confirmed drop-off pin on her tracking page; his app shows them on the stop."""
+    from django.utils import timezone
+
+    from apps.tracking.models import DeliveryPreferences
+
+    bob, stops = acme_day["bob"], acme_day["bobs_stops"]
+    order = stops[0].order
+    # Saved on the tracking page before Bob set off (preferences_set refuses afterwards).
+    DeliveryPreferences.objects.create(org=order.org, order=order, instructions="Parcel box behind the blue door",
+                                       gate_code="4711#", pin_lat=order.lat + 0.0002, pin_lng=order.lng,
+                                       pin_confirmed_at=timezone.now())
+    page = open_driver_app(browser, asgi_live_server, bob)
+    card(page, stops[0]).click()
+
+    expect(page.get_by_test_id("customer-note")).to_have_text("Parcel box behind the blue door")
+    expect(page.get_by_test_id("gate-code")).to_have_text("4711#")
+    expect(page.get_by_test_id("customer-pin")).to_be_visible()
+    expect(page.get_by_test_id("navigate")).to_have_attribute("href", re.compile(rf"destination={order.lat + 0.0002}"))
