@@ -39,7 +39,7 @@ def test_a_dispatcher_reads_filters_and_drills_into_the_figures(page: Page, asgi
     expect(tile(page, "first-attempt")).to_have_text("80 %")
     expect(tile(page, "cancelled")).to_have_text("2")
     expect(tile(page, "pod")).to_have_text("50 %")
-    expect(tile(page, "webhooks")).to_have_text("n/a")
+    expect(tile(page, "webhooks")).to_have_text("—")  # no partner endpoint: nothing sent, no rate
     chart = page.get_by_test_id("daily-chart")
     expect(chart).to_have_attribute("data-points", "2")
     assert chart.bounding_box()["height"] > 100
