@@ -104,6 +104,26 @@ class TestResync:
         assert {"date", "routes", "drivers", "positions"} <= set(message["data"])
         await communicator.disconnect()
 
+    async def test_a_large_fleets_positions_follow_the_snapshot_in_pages(self, dave, acme, monkeypatch):
+        # A WebSocket message is capped at 1 MiB: thousands of positions must not ride in
+        # one snapshot, or a big fleet's console could never connect.
+        from apps.realtime import consumers, protocol
+
+        monkeypatch.setattr(consumers, "SNAPSHOT_POSITIONS_PAGE", 2)
+        fleet = [{"driver_id": n, "lat": 52.5, "lng": 13.4, "at": "2026-12-01T10:00:00+00:00"} for n in range(1, 6)]
+        real = protocol._console_snapshot
+        monkeypatch.setattr(protocol, "_console_snapshot", lambda ctx: {**real(ctx), "positions": fleet})
+        communicator, _ = await _console(dave)
+
+        await communicator.send_json_to({"type": "hello", "last_seq": 0})
+        snapshot = await communicator.receive_json_from()
+        pages = [await communicator.receive_json_from() for _ in range(2)]
+
+        assert snapshot["type"] == "snapshot" and snapshot["data"]["positions"] == fleet[:2]
+        assert [p["type"] for p in pages] == ["positions", "positions"]
+        assert [p["positions"] for p in pages] == [fleet[2:4], fleet[4:]]
+        await communicator.disconnect()
+
     async def test_hello_with_a_recent_sequence_replays_what_was_missed(self, dave, acme):
         for n in range(3):
             await _create_order(acme, f"R-{n}")
