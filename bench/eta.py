@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.eta              # 500 routes x 30 stops, 3 rounds: the figures in docs/performance.md
     .venv/bin/python -m bench.eta --quick      # 500 routes x 30 stops, 1 round, the baselines on 100 routes
-    .venv/bin/python -m bench.eta --database-url postgres://postgres@127.0.0.1:5432/wt_customer
+    .venv/bin/python -m bench.eta --database-url postgres://postgres@127.0.0.1:5432/lastmile_bench_eta
 
 Default database: a fresh SQLite file in var/ (deleted at the end); a PostgreSQL URL is
 migrated if needed and the bench writes only into an organization of its own, which it
@@ -51,6 +51,10 @@ def setup_django(database_url: str | None) -> Path | None:
     if database_url is None:
         sqlite_file = BASE_DIR / "var" / f"bench_eta_{os.getpid()}.sqlite3"
         database_url = f"sqlite:///{sqlite_file}"
+    else:
+        from bench.ingest import ensure_database
+
+        ensure_database(database_url)
     for name in ("LASTMILE_ENV", "LASTMILE_INPROCESS_WORKER", "REDIS_URL"):
         os.environ.pop(name, None)
     os.environ.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false",

@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.inbound            # 3 rounds of 20 s per endpoint: docs/performance.md
     .venv/bin/python -m bench.inbound --quick    # 2 rounds of 6 s, well inside a minute
 
-Runs against PostgreSQL (default: this worktree's database ``wt_integrations``; set
-``--database-url``), migrating it if needed. The bench starts one ``daphne`` process on
-127.0.0.1:8200-8209 and, in interleaved rounds, drives two endpoints with the same
+Runs against PostgreSQL (default: the database ``lastmile_bench_inbound``, created if
+missing; set ``--database-url``), migrating it if needed. The bench starts one ``daphne``
+process on a free loopback port and, in interleaved rounds, drives two endpoints with the same
 number of concurrent keep-alive clients:
 
 * ``noop``: ``POST /hooks/noop``, unauthenticated, does nothing: the server's floor.
@@ -42,29 +42,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlparse
+
+from bench.ingest import ensure_database
+from bench.topology import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wt_integrations"
-PORTS = range(8200, 8205)
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/lastmile_bench_inbound"
 SECRET = "bench-shopify-secret"
 SLUG_PREFIX = "bench-inbound-"
 TARGET_RATE = 300
 TARGET_P99_MS = 200
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlparse(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise SystemExit(f"bench/inbound.py measures PostgreSQL; --database-url is {parts.scheme}://")
-    name = parts.path.lstrip("/")
-    with psycopg.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 5432, user=parts.username or "postgres",
-                         password=parts.password, dbname="postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -88,28 +75,16 @@ def setup_django(database_url: str) -> None:
 
 
 class Daphne:
-    """One daphne process on the first free port of this worktree's range."""
+    """One daphne process on a free loopback port."""
 
-    def __init__(self, database_url: str, ports: range = PORTS) -> None:
+    def __init__(self, database_url: str) -> None:
         self.env = server_env(database_url)
-        self.ports = ports
         self.port = 0
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:
-        import socket
-
-        for port in self.ports:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            self.port = port
-            break
-        else:
-            raise RuntimeError(f"no free port in {self.ports.start}-{self.ports.stop - 1}")
+        self.port = free_port()
         daphne = Path(sys.executable).parent / "daphne"
         self.proc = subprocess.Popen([str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
                                      cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -282,8 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     offset = 0
     try:
         with contextlib.ExitStack() as stack:
-            servers = [stack.enter_context(Daphne(args.database_url, range(8200 + 5 * i, 8205 + 5 * i)))
-                       for i in range(args.servers)]
+            servers = [stack.enter_context(Daphne(args.database_url))
+                       for _ in range(args.servers)]
             ports = [s.port for s in servers]
             # Warm-up: URL conf, the database connections, the first inserts.
             drive(ports, "/hooks/noop", noop_requests[:50], 2 * len(ports), 2, "warm")

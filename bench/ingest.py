@@ -68,7 +68,7 @@ def ensure_database(url: str) -> None:
 
     parts = urlparse(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise SystemExit(f"bench/ingest.py measures PostgreSQL; --database-url is {parts.scheme}://")
+        raise SystemExit(f"the benchmarks measure PostgreSQL; --database-url is {parts.scheme}://")
     name = parts.path.lstrip("/")
     with psycopg.connect(
         host=parts.hostname or "127.0.0.1", port=parts.port or 5432, user=parts.username or "postgres",

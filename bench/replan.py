@@ -23,7 +23,7 @@ scenario, including our 60 s solve (not in --quick, where the reference is the b
 of the short runs, so gaps there are optimistic).
 
 End-to-end: a real pipeline in one process (PostgreSQL and Redis, ``--database-url``
-and ``--redis-url``, default wt_optimizer and Redis db 1; the in-process task worker
+and ``--redis-url``, default lastmile_bench_replan and Redis db 1; the in-process task worker
 polling every 50 ms; the driver WebSocket consumer over the Redis channel layer): the
 breakdown is POSTed to /api/v1/exceptions/ with auto-apply on; the clock stops when
 every driver whose route changed has received its ``route.updated`` on its socket.
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL",
-                                                                 "postgres://postgres@127.0.0.1:5432/wt_optimizer"))
+                                                                 "postgres://postgres@127.0.0.1:5432/lastmile_bench_replan"))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -371,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     # The end-to-end part needs what production runs: PostgreSQL (the worker and the
     # sockets write and read concurrently) and Redis (the worker thread publishes,
     # the consumers receive, on different event loops).
+    from bench.ingest import ensure_database
+
+    ensure_database(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["REDIS_URL"] = args.redis_url
     import django

@@ -34,15 +34,7 @@ class _Partner(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    # A port in this worktree's range (8200-8299; the bench uses 8200-8210).
-    for port in range(8250, 8300):
-        try:
-            httpd = ThreadingHTTPServer(("127.0.0.1", port), _Partner)
-            break
-        except OSError:
-            continue
-    else:
-        pytest.fail("no free port in 8250-8299")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Partner)  # a free port the OS picks
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
