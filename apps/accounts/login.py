@@ -19,6 +19,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from apps.common.ratelimit import window_hit
+
 
 def _keys(request: HttpRequest) -> list[tuple[str, int]]:
     window = int(time.time() // settings.LOGIN_THROTTLE_WINDOW_S)
@@ -49,9 +51,5 @@ class ThrottledLoginView(auth_views.LoginView):
             cache.delete(keys[0][0])
         else:
             for key, _ in keys:
-                if not cache.add(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW_S):
-                    try:
-                        cache.incr(key)
-                    except ValueError:  # expired between add and incr
-                        cache.add(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW_S)
+                window_hit(key, window_s=settings.LOGIN_THROTTLE_WINDOW_S)
         return response

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
+
+from apps.common.ratelimit import window_hit
 
 
 def client_address(request: HttpRequest) -> str:
@@ -28,14 +29,7 @@ def client_address(request: HttpRequest) -> str:
 def allow(address: str, *, per_minute: int | None = None) -> bool:
     """Count one request from ``address``; False once it is over the limit this minute."""
     limit = per_minute or settings.TRACKING_RATE_PER_MIN
-    key = f"track-rate:{address}:{int(time.time() // 60)}"
-    if cache.add(key, 1, timeout=120):
-        return True
-    try:
-        return cache.incr(key) <= limit
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=120)
-        return True
+    return window_hit(f"track-rate:{address}:{int(time.time() // 60)}", window_s=60) <= limit
 
 
 class TrackingRateThrottle(BaseThrottle):
