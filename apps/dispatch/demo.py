@@ -10,17 +10,19 @@ The data are random but seeded: the same day gives the same demo.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import unicodedata
 import zoneinfo
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +33,7 @@ from apps.accounts.services import member_create, organization_create
 from apps.common.exceptions import Conflict
 
 from . import demo_data as data
-from . import timing
+from . import demo_history, timing
 from .inputs import DriverIn, HubIn, ItemIn, OrderIn, RouteIn, VehicleIn
 from .models import (
     Driver,
@@ -51,6 +53,8 @@ from .models import (
 )
 from .services import fleet, routes, stops
 from .services.orders import order_bulk_create
+
+logger = logging.getLogger(__name__)
 
 # A cargo bike serves the streets around the hub and no further.
 BIKE_RADIUS_M = 3500
@@ -73,6 +77,9 @@ class DemoSummary:
     routes_started: int
     stops_delivered: int
     stops_failed: int
+    history_days: int
+    history_attempts: int
+    history_failed: int
     logins: list[tuple[str, str]]
 
 
@@ -95,19 +102,38 @@ def demo_delete(*, org: Organization) -> None:
     # Routes protect their hub, driver and vehicle, so a cascade from the
     # organization would refuse to run while they exist.
     Route.objects.filter(org=org).delete()
+    # A proof of delivery protects its signature, so the media go after the proofs;
+    # their files go once the rows are gone for good.
+    from apps.pod.models import PodMedia, ProofOfDelivery
+
+    ProofOfDelivery.objects.filter(org=org).delete()
+    files = [name for row in PodMedia.objects.filter(org=org).values_list("original", "display", "thumb")
+             for name in row if name]
+    PodMedia.objects.filter(org=org).delete()
+    transaction.on_commit(lambda: _delete_files(files))
     org.delete()
     get_user_model().objects.filter(pk__in=user_ids).delete()
 
 
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete demo media file %s", name, exc_info=True)
+
+
 @transaction.atomic
-def demo_recreate(*, org: Organization, day: date) -> DemoSummary:
+def demo_recreate(*, org: Organization, day: date, history_days: int = data.HISTORY_DAYS,
+                  progress: Callable[[str], None] | None = None) -> DemoSummary:
     """Replace the demo in one transaction, so a rebuild that fails keeps the old one."""
     demo_delete(org=org)
-    return demo_create(day=day)
+    return demo_create(day=day, history_days=history_days, progress=progress)
 
 
 @transaction.atomic
-def demo_create(*, day: date, seed: int = data.SEED) -> DemoSummary:
+def demo_create(*, day: date, seed: int = data.SEED, history_days: int = data.HISTORY_DAYS,
+                progress: Callable[[str], None] | None = None) -> DemoSummary:
     """Create the demo organization for ``day``. Precondition: it does not exist yet.
 
     Raises ``Conflict`` if one of the demo's usernames belongs to someone else.
@@ -133,14 +159,38 @@ def demo_create(*, day: date, seed: int = data.SEED) -> DemoSummary:
         for username, name, phone, index in data.DRIVERS
     ]
 
+    # The working days before today, worked to the end, so reports and ETA accuracy have a past.
+    past_days = demo_history.history_days(min(day, timezone.localdate(timezone=zoneinfo.ZoneInfo(hub.timezone))),
+                                          history_days)
+    past_attempts = past_failed = 0
+    for number, past in enumerate(past_days, start=1):
+        if progress is not None:
+            progress(f"Delivering past day {number} of {len(past_days)} ({past.isoformat()}) ...")
+        _, attempts, failed = demo_history.demo_history_day(
+            org=org, hub=hub, vehicles=vehicles, drivers=drivers, dispatcher=dispatcher, day=past,
+            rng=random.Random(f"{seed}:{past.isoformat()}"))
+        past_attempts, past_failed = past_attempts + attempts, past_failed + failed
+
     inputs = demo_orders(day=day, rng=rng)
     # The shops' integration delivers the morning's orders in one batch.
     order_bulk_create(actor=system_actor(org), orders=inputs)
     pool = list(Order.objects.filter(org=org, external_id__in=[o.external_id for o in inputs[:data.PLANNED_COUNT]]))
-    loads, _ = demo_plan(hub=hub, vehicles=vehicles, orders=pool)
 
+    planned = plan_routes(hub=hub, vehicles=vehicles, drivers=drivers, dispatcher=dispatcher, day=day, orders=pool)
+
+    for index, delivered, then in data.PROGRESS:
+        if index < len(planned):
+            _drive(planned[index], delivered=delivered, then=then)
+    return _summary(org, day, hub, orders=Order.objects.filter(org=org, external_id__in=[o.external_id for o in inputs]),
+                    history=(len(past_days), past_attempts, past_failed))
+
+
+def plan_routes(*, hub: Hub, vehicles: Sequence[Vehicle], drivers: Sequence[Driver], dispatcher: Actor, day: date,
+                orders: Sequence[Order]) -> list[Route]:
+    """The dispatcher loads the vans, orders each tour and publishes it to its driver."""
+    loads, _ = demo_plan(hub=hub, vehicles=vehicles, orders=orders)
     driver_of = {d.current_vehicle_id: d for d in drivers}
-    start = datetime.combine(day, shift_start, tzinfo=zoneinfo.ZoneInfo(hub.timezone))
+    start = datetime.combine(day, drivers[0].shift_start, tzinfo=zoneinfo.ZoneInfo(hub.timezone))
     planned: list[Route] = []
     for number, load in enumerate((ld for ld in loads if ld.orders), start=1):
         ordered = visit_order(hub=hub, orders=load.orders, start=start)
@@ -149,11 +199,7 @@ def demo_create(*, day: date, seed: int = data.SEED) -> DemoSummary:
             driver=driver_of[load.vehicle.pk].pk, vehicle=load.vehicle.pk, orders=[o.pk for o in ordered],
         ))
         planned.append(routes.route_publish(actor=dispatcher, route=route))
-
-    for index, delivered, then in data.PROGRESS:
-        if index < len(planned):
-            _drive(planned[index], delivered=delivered, then=then)
-    return _summary(org, day, hub)
+    return planned
 
 
 def _member(org: Organization, username: str, role: str, first: str, last: str) -> Actor:
@@ -186,18 +232,20 @@ def _territory(orders: Sequence[Order]) -> str:
     return " / ".join(d for d, _ in counts.most_common(2))
 
 
-def _summary(org: Organization, day: date, hub: Hub) -> DemoSummary:
-    stops_done = Stop.objects.filter(org=org, state=StopState.COMPLETED)
+def _summary(org: Organization, day: date, hub: Hub, *, orders, history: tuple[int, int, int]) -> DemoSummary:
+    routes_today = Route.objects.filter(org=org, date=day)
+    stops_done = Stop.objects.filter(org=org, route__date=day, state=StopState.COMPLETED)
     return DemoSummary(
         org=org, day=day, hub=hub,
         vehicles=Vehicle.objects.filter(org=org).count(),
         drivers=Driver.objects.filter(org=org).count(),
-        orders=Order.objects.filter(org=org).count(),
-        planned=Order.objects.filter(org=org).exclude(state=OrderState.CREATED).count(),
-        routes=Route.objects.filter(org=org).count(),
-        routes_started=Route.objects.filter(org=org, started_at__isnull=False).count(),
+        orders=orders.count(),
+        planned=orders.exclude(state=OrderState.CREATED).count(),
+        routes=routes_today.count(),
+        routes_started=routes_today.filter(started_at__isnull=False).count(),
         stops_delivered=stops_done.filter(outcome=StopOutcome.SUCCEEDED).count(),
         stops_failed=stops_done.filter(outcome=StopOutcome.FAILED).count(),
+        history_days=history[0], history_attempts=history[1], history_failed=history[2],
         logins=[(username, role) for username, role, *_ in data.STAFF]
         + [(username, f"driver, {name}") for username, name, *_ in data.DRIVERS],
     )

@@ -26,6 +26,8 @@ SEED = 1052
 ORDER_COUNT = 120
 # The orders after these came in late in the morning and wait for the dispatcher.
 PLANNED_COUNT = 100
+# Working days before today that the demo has already delivered (reports, ETA accuracy).
+HISTORY_DAYS = 6
 COLD_ORDERS = 7
 LOW_CONFIDENCE_ORDERS = 5
 # Three drivers are out already: (route index, stops delivered, what is

@@ -72,14 +72,19 @@ def rollups(counters: dict[facts.Key, dict[str, int]]) -> dict[str, dict[facts.K
 
 
 def summary_mark_stale(*, org_id: int, days: Iterable[date]) -> int:
-    """Mark days stale; return how many were fresh before (0: a rebuild is already due)."""
+    """Mark days stale; return how many were fresh before (0: a rebuild is already due).
+
+    On a busy day every driver action lands here and the day is already stale: that
+    case is one read and no write."""
+    days = set(days)
+    known = dict(ReportDay.objects.filter(org_id=org_id, day__in=days).values_list("day", "stale"))
     newly = 0
-    for day in set(days):
-        marker, created = ReportDay.objects.get_or_create(org_id=org_id, day=day, defaults={"stale": True})
-        if created:
-            newly += 1
-        else:
-            newly += ReportDay.objects.filter(pk=marker.pk, stale=False).update(stale=True)
+    for day in days - known.keys():
+        _, created = ReportDay.objects.get_or_create(org_id=org_id, day=day, defaults={"stale": True})
+        newly += created or ReportDay.objects.filter(org_id=org_id, day=day, stale=False).update(stale=True)
+    fresh = [day for day, stale in known.items() if not stale]
+    if fresh:
+        newly += ReportDay.objects.filter(org_id=org_id, day__in=fresh, stale=False).update(stale=True)
     return newly
 
 

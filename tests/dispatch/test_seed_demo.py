@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -12,8 +12,12 @@ import pytest
 import time_machine
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django_tasks_db.models import DBTaskResult
 
+from apps.accounts.actor import system_actor
 from apps.accounts.models import Membership, Organization
+from apps.dispatch.demo import demo_delete
 from apps.dispatch.models import (
     Driver,
     FailureReason,
@@ -27,7 +31,13 @@ from apps.dispatch.models import (
     StopState,
     Vehicle,
 )
+from apps.eta.selectors import eta_accuracy
 from apps.events.models import Event
+from apps.notifications.models import Message
+from apps.pod.models import ProofOfDelivery
+from apps.pod.requirements import requirements_for
+from apps.reports.selectors import ReportFilters, report_kpis
+from apps.reports.summary import summary_rebuild_day
 from tests.factories import OrganizationFactory, member
 
 DAY = date(2026, 11, 23)
@@ -44,9 +54,10 @@ def fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def seed(*args: str) -> str:
+def seed(*args: str, history_days: int = 0) -> str:
+    # The past days are tested on their own below: most tests are about today.
     out = StringIO()
-    call_command("seed_demo", *args, stdout=out)
+    call_command("seed_demo", *args, "--history-days", str(history_days), stdout=out)
     return out.getvalue()
 
 
@@ -246,3 +257,103 @@ def test_it_keeps_a_current_demo_when_asked_if_stale(demo):
 
     assert "nothing to do" in out
     assert Organization.objects.get(slug="demo").pk == demo.pk
+
+
+# --- the past working days ---------------------------------------------------------
+
+# DAY is a Monday: the two working days before it are Friday and Saturday (no Sunday rounds).
+PAST = (date(2026, 11, 20), date(2026, 11, 21))
+
+
+@pytest.fixture(scope="module")
+def demo_with_history(django_db_setup, django_db_blocker, tmp_path_factory):
+    # Seeded once for the tests below (two days of driving is seconds of work).
+    media = tmp_path_factory.mktemp("media")
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=str(media)):
+        jobs_before = set(DBTaskResult.objects.values_list("pk", flat=True))
+        out = seed("--date", DAY.isoformat(), history_days=2)
+        org = Organization.objects.get(slug="demo")
+        yield org, out, media
+        # Committed outside a test transaction: leave nothing for the tests that follow.
+        demo_delete(org=org)
+        DBTaskResult.objects.exclude(pk__in=jobs_before).delete()
+
+
+@pytest.fixture
+def past(demo_with_history, db):
+    return demo_with_history[0]
+
+
+def test_it_delivers_the_two_working_days_before_in_full(past):
+    routes = Route.objects.filter(org=past).exclude(date=DAY)
+    assert set(routes.values_list("date", flat=True)) == set(PAST)
+    assert {r.status for r in routes} == {RouteStatus.COMPLETED}
+    for route in routes:
+        start = datetime.combine(route.date, route.driver.shift_start, tzinfo=BERLIN)
+        assert start < route.started_at < route.completed_at < start + timedelta(hours=12), route
+        for stop in route.stops.all():
+            assert stop.state == StopState.COMPLETED, stop
+            # Device times of that day, in visiting order.
+            assert route.started_at < stop.arrived_at <= stop.completed_at < route.completed_at, stop
+
+
+def test_past_visits_fail_now_and_then_for_a_stated_reason(past):
+    attempts = Stop.objects.filter(org=past, route__date__in=PAST)
+    failed = attempts.filter(outcome=StopOutcome.FAILED)
+    assert 0 < failed.count() < attempts.count() * 0.2
+    assert all(s.failure_reason and s.failure_reason != FailureReason.OTHER for s in failed)
+    assert {s.order.state for s in attempts.filter(outcome=StopOutcome.SUCCEEDED)} == {OrderState.COMPLETED}
+
+
+def test_every_past_delivery_carries_the_proof_its_order_required(past):
+    delivered = Stop.objects.filter(org=past, route__date__in=PAST, outcome=StopOutcome.SUCCEEDED).select_related("order")
+    signed = 0
+    for stop in delivered:
+        pod = ProofOfDelivery.objects.get(stop=stop)
+        required = requirements_for(stop.order)
+        assert pod.photos.count() >= required.min_photos, stop
+        assert (pod.signature is not None) or not required.signature, stop
+        assert pod.pin_verified or not required.pin, stop
+        assert pod.distance_m is not None and pod.distance_m < 50, stop
+        signed += pod.signature is not None
+    assert signed > 0
+
+
+def test_reports_and_eta_accuracy_have_figures_for_the_past_days(past):
+    for day in PAST:
+        summary_rebuild_day(org=past, day=day)
+    actor = system_actor(past)
+    figures = report_kpis(ReportFilters(actor=actor, date_from=PAST[0], date_to=PAST[1]))["kpis"]
+    attempts = Stop.objects.filter(org=past, route__date__in=PAST)
+    assert figures["attempts"] == attempts.count()
+    assert figures["delivered"] == attempts.filter(outcome=StopOutcome.SUCCEEDED).count()
+    assert 0.5 < figures["on_time_rate"] <= 1
+
+    accuracy = eta_accuracy(org=past, date_from=PAST[0], date_to=PAST[1])["organization"]["departure"]
+    assert accuracy["count"] == attempts.count()
+    # Traffic makes legs differ from the plan by minutes, not by nothing or by hours.
+    assert 30 < accuracy["mean_abs_s"] < 900
+
+
+def test_past_customers_get_no_messages(past):
+    assert not Message.objects.filter(org=past, order__stops__route__date__in=PAST).exists()
+
+
+def test_today_is_as_without_a_past_and_the_summary_says_both(demo_with_history, db):
+    org, out, _ = demo_with_history
+    assert Route.objects.filter(org=org, date=DAY).count() == 8
+    assert "orders    120: 100 on 8 routes" in out
+    assert "history   2 working days before" in out
+
+
+def test_a_demo_whose_drivers_captured_proof_resets_and_leaves_no_files(demo_with_history, db,
+                                                                         django_capture_on_commit_callbacks):
+    org, _, media = demo_with_history
+    files = [p for p in media.rglob("*") if p.is_file()]
+    assert files and ProofOfDelivery.objects.filter(org=org).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        seed("--reset", "--date", DAY.isoformat())
+
+    assert not Organization.objects.filter(pk=org.pk).exists()
+    assert not any(p.exists() for p in files)

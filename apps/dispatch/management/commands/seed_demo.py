@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.exceptions import DomainError
 from apps.dispatch import demo
-from apps.dispatch.demo_data import PASSWORD
+from apps.dispatch import demo_data as data
 
 
 def _day(value: str) -> date:
@@ -31,6 +31,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", type=_day, default=None,
                             help="Day the orders and routes are for, YYYY-MM-DD (default: today in Berlin).")
+        parser.add_argument("--history-days", type=int, default=data.HISTORY_DAYS,
+                            help=f"Working days before the day to deliver in full first (default {data.HISTORY_DAYS}).")
         parser.add_argument("--reset", action="store_true",
                             help="Delete the demo organization and its logins, then create it again.")
         parser.add_argument("--if-stale", action="store_true",
@@ -46,13 +48,18 @@ class Command(BaseCommand):
             return
         try:
             if existing is None:
-                summary = demo.demo_create(day=day)
+                summary = demo.demo_create(day=day, history_days=options["history_days"], progress=self._progress)
             else:
-                summary = demo.demo_recreate(org=existing, day=day)
+                summary = demo.demo_recreate(org=existing, day=day, history_days=options["history_days"],
+                                             progress=self._progress)
                 self.stdout.write(f'Deleted the demo organization "{existing.name}" and its logins.')
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self._report(summary)
+
+    def _progress(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()
 
     def _report(self, s: demo.DemoSummary) -> None:
         waiting = s.orders - s.planned
@@ -63,7 +70,9 @@ class Command(BaseCommand):
             f"  orders    {s.orders}: {s.planned} on {s.routes} routes, {waiting} waiting to be planned",
             (f"  progress  {s.routes_started} routes under way: {s.stops_delivered} stops delivered, "
              f"{s.stops_failed} failed"),
-            f"Logins (password {PASSWORD}):",
+            (f"  history   {s.history_days} working days before, delivered: {s.history_attempts} visits, "
+             f"{s.history_failed} failed"),
+            f"Logins (password {data.PASSWORD}):",
             *(f"  {username:<11} {role}" for username, role in s.logins),
         ]
         self.stdout.write("\n".join(lines))
