@@ -61,7 +61,15 @@ class LoadBalancer:
         return self
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        async def close() -> None:
+            # Cancel the open pipes first: a loop stopped under them logs each as destroyed.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop)
         self._thread.join(5)
 
     def _run(self) -> None:
@@ -92,6 +100,8 @@ class LoadBalancer:
         self.open[port] += 1
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # the balancer is stopping: end quietly (asyncio logs a cancelled connection task)
         finally:
             self.open[port] -= 1
 
