@@ -31,6 +31,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
+from apps.common.db import atomic_with_retry
 from apps.common.exceptions import BusinessRuleViolation, Conflict, NotFound
 from apps.dispatch import selectors as dispatch_selectors
 from apps.dispatch.lifecycle import ORDER_TRANSITIONS, order_transition, stop_transition
@@ -135,8 +136,7 @@ def driver_action_apply(*, actor: Actor, data: DriverActionIn,
     if stored is not None:
         return stored, True
     try:
-        with transaction.atomic():
-            action = _apply(actor, data, request_hash, render_stop)
+        action = atomic_with_retry(lambda: _apply(actor, data, request_hash, render_stop))
     except IntegrityError:
         # A retry of the same key committed while we worked: its result stands.
         stored = _stored(actor, data, request_hash)
@@ -236,8 +236,8 @@ def _fail(actor: Actor, stop: Stop, data: DriverActionIn, action: DriverAction) 
 
 def _locked_stop(stop: Stop) -> tuple[Route | None, Stop]:
     """Route first, then stop: the order every writer takes them in."""
-    route = Route.objects.select_for_update(of=("self",)).get(pk=stop.route_id) if stop.route_id else None
-    return route, Stop.objects.select_for_update(of=("self",)).select_related("order").get(pk=stop.pk)
+    route = Route.objects.select_for_update(no_key=True, of=("self",)).get(pk=stop.route_id) if stop.route_id else None
+    return route, Stop.objects.select_for_update(no_key=True, of=("self",)).select_related("order").get(pk=stop.pk)
 
 
 def _complete(actor: Actor, stop: Stop, data: DriverActionIn, action: DriverAction) -> dict[str, Any]:
@@ -396,13 +396,13 @@ def _recover_removed_stop(actor: Actor, data: DriverActionIn) -> Stop:
     # instead of deadlocking with us.
     other_routes = set(Stop.objects.filter(order=order, state__in=open_states).exclude(route=None)
                        .values_list("route_id", flat=True))
-    locked = {r.pk: r for r in Route.objects.select_for_update(of=("self",))
+    locked = {r.pk: r for r in Route.objects.select_for_update(no_key=True, of=("self",))
               .filter(pk__in=sorted({route.pk, *other_routes})).order_by("pk")}
     route = locked[route.pk]
     events: list[NewEvent] = []
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    order = Order.objects.select_for_update(no_key=True).get(pk=order.pk)
     # The order's newer open stop (on another route, or this one) gives way.
-    for other in Stop.objects.select_for_update().filter(order=order, state__in=open_states):
+    for other in Stop.objects.select_for_update(no_key=True).filter(order=order, state__in=open_states):
         stop_transition(other, "cancel")
         other.save(update_fields=["state", "outcome", "updated_at"])
         events.append(NewEvent(ev.STOP_CANCELLED, "stop", other.pk, {

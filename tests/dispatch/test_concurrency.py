@@ -85,3 +85,46 @@ def test_concurrent_writers_never_share_or_skip_a_sequence_number(acme):
     assert not any(isinstance(r, Exception) for r in results), results
     sequences = sorted(Event.objects.filter(org=acme).values_list("sequence", flat=True))
     assert sequences == list(range(1, 81))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_driver_working_a_stop_does_not_hold_up_rows_that_only_reference_its_route(acme, acme_hub, bob, acme_van):
+    """While a completion holds its route and stop, another transaction can still insert
+    a row pointing at them (its foreign-key check takes FOR KEY SHARE): waiting there is
+    how completions and the event counter deadlocked under load."""
+    from django.db import transaction
+
+    from apps.dispatch.services.stops import _lock
+    from apps.eta.models import StopPrediction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row lock strengths are PostgreSQL's; CI runs this on PostgreSQL")
+    actor = system_actor(acme)
+    first, second = OrderFactory(org=acme), OrderFactory(org=acme)
+    route = route_publish(actor=actor, route=route_create(actor=actor, data=RouteIn(
+        hub=acme_hub.pk, date="2026-11-23", driver=bob.pk, vehicle=acme_van.pk, orders=[first.pk, second.pk])))
+    working, other = Stop.objects.filter(route=route).order_by("sequence")
+    StopPrediction.objects.filter(stop__route=route).delete()
+    locked, release = threading.Event(), threading.Event()
+
+    def complete_slowly():
+        try:
+            with transaction.atomic():
+                _lock(working)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=complete_slowly)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            StopPrediction.objects.create(stop=other, org=acme, route=route)
+            StopPrediction.objects.create(stop=working, org=acme, route=route)
+    finally:
+        release.set()
+        holder.join(10)
+    assert StopPrediction.objects.filter(route=route).count() == 2

@@ -502,3 +502,38 @@ class TestExceptionReview:
         assert as_bob.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json").status_code == 403
         assert as_carol.post(f"/api/v1/pod-exceptions/{exception.pk}/resolve/", {}, format="json").status_code == 404
         assert DispatchException.objects.get().resolved_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_completion_picked_as_a_deadlock_victim_is_applied_once_on_the_retry(acme, bob, route, monkeypatch):
+    """PostgreSQL breaks a lock cycle by aborting one transaction; the driver's
+    completion is run again instead of answering 503, and counts once."""
+    import psycopg.errors
+    from django.db import OperationalError
+
+    from apps.accounts.actor import Actor
+    from apps.accounts.roles import ROLE_SCOPES
+    from apps.pod import services
+    from apps.pod.inputs import DriverActionIn
+
+    real_apply, attempts = services._apply, []
+
+    def deadlocked_once(*args, **kwargs):
+        attempts.append(1)
+        result = real_apply(*args, **kwargs)  # its writes are rolled back with the abort
+        if len(attempts) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+        return result
+
+    monkeypatch.setattr(services, "_apply", deadlocked_once)
+    actor = Actor(org=acme, scopes=ROLE_SCOPES["driver"], user_id=bob.user_id, role="driver", driver_id=bob.pk)
+    stop = Stop.objects.filter(route=route).order_by("sequence").first()
+
+    action_row, replayed = services.driver_action_apply(
+        actor=actor, data=DriverActionIn(id=uuid.uuid4(), type="complete", stop=stop.pk))
+
+    assert (len(attempts), replayed) == (2, False)
+    assert Stop.objects.get(pk=stop.pk).outcome == "succeeded"
+    assert DriverAction.objects.filter(pk=action_row.pk).count() == 1
+    assert ProofOfDelivery.objects.count() == 1
+    assert Event.objects.filter(type="stop.completed").count() == 1

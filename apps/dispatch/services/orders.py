@@ -192,7 +192,7 @@ def _bulk_create_once(actor: Actor, orders: Sequence[OrderIn], prefix: str | Non
 
 
 def _locked(order: Order) -> Order:
-    return Order.objects.select_for_update().get(pk=order.pk, org_id=order.org_id)
+    return Order.objects.select_for_update(no_key=True).get(pk=order.pk, org_id=order.org_id)
 
 
 @transaction.atomic
@@ -238,7 +238,7 @@ def _close_open_stop(actor: Actor, order: Order, events: list[NewEvent]) -> None
     """Cancel the order's open stop, if any, and bump its route's version."""
     from .routes import route_bump_version
 
-    for stop in Stop.objects.select_for_update().filter(order=order, state__in=[StopState.PENDING, StopState.ARRIVED]):
+    for stop in Stop.objects.select_for_update(no_key=True).filter(order=order, state__in=[StopState.PENDING, StopState.ARRIVED]):
         stop.state = StopState.CANCELLED
         stop.completed_at = timezone.now()
         stop.save(update_fields=["state", "completed_at", "updated_at"])
@@ -257,7 +257,7 @@ def _lock_routes_of(order: Order) -> None:
     """
     route_ids = (Stop.objects.filter(order_id=order.pk, state__in=[StopState.PENDING, StopState.ARRIVED])
                  .exclude(route=None).values_list("route_id", flat=True))
-    list(Route.objects.select_for_update().filter(pk__in=route_ids).order_by("pk").values_list("pk", flat=True))
+    list(Route.objects.select_for_update(no_key=True).filter(pk__in=route_ids).order_by("pk").values_list("pk", flat=True))
 
 
 @transaction.atomic

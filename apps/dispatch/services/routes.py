@@ -55,7 +55,7 @@ def _resolve(actor: Actor, model: type, pk: int | None, field: str, errors: dict
 def _resolve_orders(actor: Actor, ids: Sequence[int]) -> list[Order]:
     if len(set(ids)) != len(ids):
         raise ValidationFailed({"orders": ["An order appears more than once."]})
-    found = {o.pk: o for o in Order.objects.select_for_update().filter(org=actor.org, pk__in=ids)}
+    found = {o.pk: o for o in Order.objects.select_for_update(no_key=True).filter(org=actor.org, pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:
         raise ValidationFailed({"orders": [f"No such order: {', '.join(map(str, missing))}."]})
@@ -194,7 +194,7 @@ def route_create(*, actor: Actor, data: RouteIn) -> Route:
 
 
 def _locked(route: Route) -> Route:
-    return (Route.objects.select_for_update(of=("self",)).select_related("hub", "driver", "vehicle")
+    return (Route.objects.select_for_update(no_key=True, of=("self",)).select_related("hub", "driver", "vehicle")
             .get(pk=route.pk, org_id=route.org_id))
 
 
@@ -268,7 +268,7 @@ def route_set_stops(*, actor: Actor, route: Route, order_ids: Sequence[int], exp
     events: list[NewEvent] = []
     removed = [s for oid, s in pending_by_order.items() if oid not in set(order_ids)]
     for stop in removed:
-        order = Order.objects.select_for_update().get(pk=stop.order_id)
+        order = Order.objects.select_for_update(no_key=True).get(pk=stop.order_id)
         order_transition(order, "unplan")
         order.save(update_fields=["state", "outcome", "updated_at"])
         events.append(_order_event("unplan", order, route))
@@ -300,7 +300,8 @@ def route_set_stops(*, actor: Actor, route: Route, order_ids: Sequence[int], exp
 
 def route_bump_version(*, actor: Actor, route_id: int, events: list[NewEvent], reason: str) -> None:
     """Record that a route's stop list changed because of something else (an order was cancelled)."""
-    route = Route.objects.select_for_update(of=("self",)).select_related("hub", "driver").get(pk=route_id, org=actor.org)
+    route = (Route.objects.select_for_update(no_key=True, of=("self",)).select_related("hub", "driver")
+             .get(pk=route_id, org=actor.org))
     route.version += 1
     late: list[NewEvent] = []
     route_schedule(route, events=late)

@@ -27,11 +27,17 @@ def _stop_payload(stop: Stop, **extra: Any) -> dict[str, Any]:
 
 def _lock(stop: Stop) -> tuple[Stop, Route]:
     """Lock the route first, then the stop: every writer takes them in that order, so
-    a driver completing a stop and a dispatcher reordering the route cannot deadlock."""
+    a driver completing a stop and a dispatcher reordering the route cannot deadlock.
+
+    The locks are FOR NO KEY UPDATE (as PostgreSQL's own UPDATE takes): rows inserted
+    elsewhere that merely reference the route or stop (a prediction, a proof, an
+    exception) check their foreign key with FOR KEY SHARE, which FOR UPDATE would block
+    until our commit; under load that wait closed a cycle with the organization's event
+    counter and PostgreSQL killed one of the transactions (found by bench/load.py)."""
     if stop.route_id is None:
         raise InvalidTransition(subject="stop", current_state="unassigned", attempted="work on")
-    route = Route.objects.select_for_update(of=("self",)).select_related("hub", "driver").get(pk=stop.route_id)
-    stop = Stop.objects.select_for_update(of=("self",)).select_related("order").get(pk=stop.pk)
+    route = Route.objects.select_for_update(no_key=True, of=("self",)).select_related("hub", "driver").get(pk=stop.route_id)
+    stop = Stop.objects.select_for_update(no_key=True, of=("self",)).select_related("order").get(pk=stop.pk)
     if route.status == RouteStatus.DRAFT:
         raise InvalidTransition(subject="stop on a route that", current_state="not yet published", attempted="work on")
     if route.status == RouteStatus.COMPLETED:
@@ -95,7 +101,7 @@ def _close(actor: Actor, stop: Stop, route: Route, action: str, events: list[New
     stop_event = ev.STOP_COMPLETED if action == "complete" else ev.STOP_FAILED
     events.append(NewEvent(stop_event, "stop", stop.pk, _stop_payload(stop, failure_reason=stop.failure_reason)))
     if stop.kind == StopKind.DELIVERY:
-        order: Order = Order.objects.select_for_update().get(pk=stop.order_id)
+        order: Order = Order.objects.select_for_update(no_key=True).get(pk=stop.order_id)
         order_transition(order, "deliver" if action == "complete" else "fail")
         order.outcome = OrderOutcome.DELIVERED if action == "complete" else OrderOutcome.FAILED
         order.failure_reason = fields.get("failure_reason", "")
