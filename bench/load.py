@@ -2,7 +2,7 @@
 orders and drivers completing stops with photos, all at once, against a load balancer,
 Daphne processes and leased workers on PostgreSQL and Redis (bench/topology.py).
 
-    .venv/bin/python -m bench.load --quick    # one step of 300 drivers, within a minute
+    .venv/bin/python -m bench.load --quick    # one step of 200 drivers, within a minute
     .venv/bin/python -m bench.load            # steps of 250, 500, 1000, 2000 drivers until one fails
 
 Every kind's rate follows the fleet (per ``--drivers`` step D):
@@ -177,21 +177,38 @@ class Drain:
         self.thread.start()
 
     def _run(self) -> None:
-        in_traceback = False
+        current: list[str] = []  # the traceback being read
+        state = ""  # "frames" inside one, "after" past its exception line (PostgreSQL's DETAIL may follow)
         with contextlib.suppress(ValueError, OSError), self.keep or contextlib.nullcontext():
-            for line in self.stream:
+            for raw in self.stream:
                 if self.keep:
-                    self.keep.write(line)
-                if in_traceback:
-                    # A traceback ends with the exception's line, the first not indented.
-                    self.first_traceback.append(line.rstrip())
-                    in_traceback = line.startswith(" ")
-                for level in (" ERROR ", " CRITICAL ", "Traceback"):
+                    self.keep.write(raw)
+                line = raw.rstrip()
+                if line.startswith("Traceback"):
+                    if state == "after":
+                        self._raised(current)
+                    current, state = [line], "frames"
+                elif state == "frames":
+                    current.append(line)
+                    state = "frames" if line.startswith(" ") else "after"
+                elif state == "after" and line.startswith(("DETAIL:", "Process ", "HINT:", "CONTEXT:")):
+                    current.append(line)
+                elif state == "after":
+                    self._raised(current)
+                    state = ""
+                for level in (" ERROR ", " CRITICAL "):
                     if level in line:
-                        key = line.split(level, 1)[1][:100] if level != "Traceback" else "Traceback"
-                        self.problems["".join("#" if c.isdigit() else c for c in key)] += 1
-                        if level == "Traceback" and not self.first_traceback:
-                            self.first_traceback, in_traceback = [line.rstrip()], True
+                        self.problems["".join("#" if c.isdigit() else c for c in line.split(level, 1)[1][:100])] += 1
+            if state == "after":
+                self._raised(current)
+
+    def _raised(self, traceback: list[str]) -> None:
+        exception = next(line for line in traceback[1:] if not line.startswith(" "))
+        if exception.startswith("autobahn.exception.Disconnected"):
+            return  # a heartbeat to a socket the client just closed: the end of the run, not a fault
+        self.problems["raised " + exception[:100]] += 1
+        if not self.first_traceback:
+            self.first_traceback = traceback
 
 
 def stop_processes(running: Any, drains: list[Drain]) -> None:
@@ -251,7 +268,7 @@ class Runner:
 
     def phase(self, name: str, step: Step, window: float) -> Phase:
         a = self.args
-        t0 = time.time() + 1.0
+        t0 = time.time() + 0.5  # time for both client processes to hear of it
         live = name in ("mixed", "live")
         rates = step.rates if name == "mixed" else {name: step.rates[name]} if name in step.rates else {}
         if live:
@@ -340,16 +357,16 @@ def usage_table(phases: list[Phase]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one step of 300 drivers, short windows (under a minute)")
-    parser.add_argument("--steps", help="driver counts, comma-separated (default 250,500,1000,2000; quick 300)")
+    parser.add_argument("--quick", action="store_true", help="one step of 200 drivers, short windows (under a minute)")
+    parser.add_argument("--steps", help="driver counts, comma-separated (default 250,500,1000,2000; quick 200)")
     parser.add_argument("--orders-per-driver-hour", type=float, default=15.0)
     parser.add_argument("--stops-per-driver-hour", type=float, default=15.0)
     parser.add_argument("--photo", choices=sorted(PHOTOS), default="12mp", help="the camera photo of each completion")
     parser.add_argument("--asgi", type=int, default=2, help="Daphne processes")
     parser.add_argument("--workers", type=int, default=2, help="background worker processes")
     parser.add_argument("--warmup", type=float, help="seconds of load before each window (default 3; quick 1)")
-    parser.add_argument("--window", type=float, help="measured seconds of the mixed load (default 30; quick 10)")
-    parser.add_argument("--alone", type=float, help="measured seconds of each kind alone (default 15; quick 4)")
+    parser.add_argument("--window", type=float, help="measured seconds of the mixed load (default 30; quick 8)")
+    parser.add_argument("--alone", type=float, help="measured seconds of each kind alone (default 15; quick 3)")
     parser.add_argument("--drain", type=float, default=10.0, help="seconds allowed for the last positions and acks")
     parser.add_argument("--keep-logs", metavar="DIR", help="save every server's and worker's output there")
     parser.add_argument("--all-steps", action="store_true", help="run every step even after one failed")
@@ -357,10 +374,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_LOAD_REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args(argv)
     q = args.quick
-    drivers = [int(v) for v in (args.steps or ("300" if q else "250,500,1000,2000")).split(",") if v.strip()]
+    drivers = [int(v) for v in (args.steps or ("200" if q else "250,500,1000,2000")).split(",") if v.strip()]
     args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 3.0)
-    args.window = args.window or (10.0 if q else 30.0)
-    args.alone = args.alone or (4.0 if q else 15.0)
+    args.window = args.window or (8.0 if q else 30.0)
+    args.alone = args.alone or (3.0 if q else 15.0)
     args.drain = min(args.drain, 5.0) if q else args.drain
     steps = steps_for(drivers, args.orders_per_driver_hour, args.stops_per_driver_hour)
     # A terminated bench still stops its processes and removes its rows (the finally blocks).
@@ -488,7 +505,10 @@ def report(args: argparse.Namespace, results: list[list[Phase]], problems: list[
         for key, count in drain.problems.most_common(3):
             print(f"{drain.name} logged x{count}: {key}")
         if drain.first_traceback:
-            print("  first traceback, its end:\n    " + "\n    ".join(drain.first_traceback[-6:]))
+            ours = [line.strip() for line in drain.first_traceback if line.strip().startswith('File "') and "/apps/" in line]
+            end = next(i for i, line in enumerate(drain.first_traceback[1:], 1) if not line.startswith(" "))
+            print("  the first, from: " + (ours[-1] if ours else drain.first_traceback[end - 2].strip()) + "\n    "
+                  + "\n    ".join(drain.first_traceback[end:]))
     verdict = "correct" if not problems else "INCORRECT: " + "; ".join(problems)
     print(f"knee: {knee(results)}")
     print(headline(args, results, verdict))
