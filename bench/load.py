@@ -240,6 +240,7 @@ class Phase:
     kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
     usage: dict[str, tuple[float, int]] = field(default_factory=dict)
     five_xx: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # what stopped the phase from running at all
     closed: list[str] = field(default_factory=list)
     load: float = 0.0
 
@@ -255,7 +256,7 @@ class Phase:
                 for kind, k in self.kinds.items() if self.error_rate(kind) > MAX_ERROR_RATE]
         out += [f"{n} x {what}" for what, n in self.five_xx.items()]
         out += [kind + ": nothing measured" for kind, k in self.kinds.items() if k["sent"] and not k["n"]]
-        return out
+        return out + self.notes
 
 
 class Runner:
@@ -368,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=float, help="measured seconds of the mixed load (default 30; quick 8)")
     parser.add_argument("--alone", type=float, help="measured seconds of each kind alone (default 15; quick 3)")
     parser.add_argument("--drain", type=float, default=10.0, help="seconds allowed for the last positions and acks")
+    parser.add_argument("--routes-today", action="store_true",
+                        help="date the completion routes today, so they are in every console's snapshot (see load_world)")
     parser.add_argument("--keep-logs", metavar="DIR", help="save every server's and worker's output there")
     parser.add_argument("--all-steps", action="store_true", help="run every step even after one failed")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -398,11 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     run_id = secrets.token_hex(3)
     per_step_s = args.warmup * 2 + args.window + args.alone + 2  # what a step's completion phases last, at most
     stops = math.ceil(sum(s.rates["completion"] * per_step_s for s in steps) * 1.1) + 10
-    world = world_.world_create(run_id, drivers=max(drivers), consoles=max(s.consoles for s in steps), stops=stops)
+    world = world_.world_create(run_id, drivers=max(drivers), consoles=max(s.consoles for s in steps), stops=stops,
+                                 routes_today=args.routes_today)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}: run {run_id}; {args.asgi} Daphne + {args.workers} workers behind "
           f"the load balancer; world of {max(drivers)} drivers, {len(world.console_cookies)} dispatchers, "
-          f"{len(world.stops)} stops on published routes made in {time.perf_counter() - started:.1f} s; "
+          f"{len(world.stops)} stops on routes published for {'today' if args.routes_today else 'tomorrow'}, "
+          f"made in {time.perf_counter() - started:.1f} s; "
           f"{args.photo} photos; windows: mixed {args.window:g} s, each kind alone {args.alone:g} s, "
           f"after {args.warmup:g} s of warm-up", flush=True)
     media = tempfile.mkdtemp(prefix="lastmile-load-media-")
@@ -460,7 +465,13 @@ def run(args: argparse.Namespace, steps: list[Step], world: Any, media: str,
             for step in steps:
                 world_.world_refresh(world)
                 live_end.send(("connect", step.drivers, step.consoles))
-                connected = _answer(live_end, 300, "live clients")
+                try:
+                    connected = _answer(live_end, 300, "live clients")
+                except RuntimeError as exc:
+                    print(f"step: {step.label()}: {exc}", flush=True)
+                    results.append([Phase("mixed", step, 0.0, load=os.getloadavg()[0],
+                                          notes=[f"sockets could not all connect ({exc})"[:400]])])
+                    break
                 print(f"step: {step.label()}; sockets opened in {connected['seconds']:.1f} s"
                       + (f" ({connected['refused']} handshakes retried)" if connected["refused"] else ""), flush=True)
                 phases = []
@@ -497,8 +508,11 @@ def report(args: argparse.Namespace, results: list[list[Phase]], problems: list[
         mixed, alone = phases[0], {p.name: p for p in phases[1:]}
         print(f"\n{mixed.step.label()}: mixed {mixed.window:g} s, alone {phases[-1].window:g} s each, "
               f"load average {mixed.load:.1f}: {'held' if not mixed.failures() else 'did not hold'}")
-        print("\n".join(kind_table(mixed, alone)))
-        print("\n".join(usage_table(phases)))
+        if mixed.failures():
+            print(f"  why: {'; '.join(mixed.failures())}")
+        if mixed.kinds:
+            print("\n".join(kind_table(mixed, alone)))
+            print("\n".join(usage_table(phases)))
         for reason in mixed.closed:
             print(f"  socket closed: {reason}")
     for drain in drains:

@@ -68,7 +68,7 @@ def raise_id_sequences() -> None:
 # --- the organization ---------------------------------------------------------------
 
 
-def world_create(run_id: str, *, drivers: int, consoles: int, stops: int) -> World:
+def world_create(run_id: str, *, drivers: int, consoles: int, stops: int, routes_today: bool = False) -> World:
     """One organization: ``drivers`` on-duty drivers and ``consoles`` dispatchers, each
     with a session row written directly (one password hash for all: nobody logs in);
     a partner API key; a Shopify connection; and ``stops`` deliveries on published
@@ -123,15 +123,20 @@ def world_create(run_id: str, *, drivers: int, consoles: int, stops: int) -> Wor
                   driver_cookies=[cookies[u.pk] for u in driver_users],
                   console_cookies=[cookies[u.pk] for u in console_users], api_key=api_key,
                   hook_path=f"/hooks/{shop.token}", session_keys=[s.session_key for s in sessions])
-    world.stops = routes_create(org, rows, stops, run_id)
+    world.stops = routes_create(org, rows, stops, run_id, today=routes_today)
     return world
 
 
-def routes_create(org: Any, drivers: list[Any], stops: int, run_id: str) -> list[tuple[int, int, int]]:
+def routes_create(org: Any, drivers: list[Any], stops: int, run_id: str, *, today: bool) -> list[tuple[int, int, int]]:
     """Published routes of ``STOPS_PER_ROUTE`` deliveries for the first drivers, through
     the services a dispatcher's publish goes through. Returns the stops interleaved
     across drivers (driver 0's first, driver 1's first, ...), so consecutive
-    completions come from different phones, as in a real fleet."""
+    completions come from different phones, as in a real fleet.
+
+    Dated tomorrow unless ``today``: a console's snapshot carries every route of the day
+    with its stops in one WebSocket message, and Daphne refuses to send one over 1 MiB
+    (about 800 stops with a 2,000-driver list), so with today's routes the consoles of
+    the larger steps could not connect at all (docs/performance.md, "Mixed load")."""
     from apps.accounts.actor import system_actor
     from apps.dispatch.inputs import OrderIn, RouteIn
     from apps.dispatch.models import Hub, Stop, Vehicle
@@ -152,11 +157,11 @@ def routes_create(org: Any, drivers: list[Any], stops: int, run_id: str) -> list
     # The route's stops carry no proof requirements beyond what the PWA always sends (a photo).
     payloads = [{**p, "pod_requirements": []} for p in make_orders(routes * STOPS_PER_ROUTE, run_id=f"route-{run_id}")]
     orders = [r.order for r in order_bulk_create(actor=actor, orders=[OrderIn(**p) for p in payloads])]
-    today = datetime.now(UTC).date().isoformat()
+    day = (datetime.now(UTC) + timedelta(days=0 if today else 1)).date().isoformat()
     per_driver: list[list[tuple[int, int, int]]] = []
     for n in range(routes):
         chunk = orders[n * STOPS_PER_ROUTE:(n + 1) * STOPS_PER_ROUTE]
-        route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date=today, driver=drivers[n].pk,
+        route = route_create(actor=actor, data=RouteIn(hub=hub.pk, date=day, driver=drivers[n].pk,
                                                         vehicle=vehicles[n].pk, orders=[o.pk for o in chunk]))
         route = route_publish(actor=actor, route=route)
         ids = Stop.objects.filter(route=route, order__isnull=False).order_by("sequence").values_list("pk", flat=True)
