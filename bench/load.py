@@ -149,6 +149,7 @@ class Meter:
         pg_cpu = sum(cpu - a["postgres"].get(pid, (0.0, 0))[0] for pid, (cpu, _) in b["postgres"].items())
         out["postgres backends (private RSS)"] = (
             pg_cpu / span, max(sum(kb for _, kb in b["postgres"].values()), peak_kb.get("postgres", 0)) // 1024)
+        out["postgres connections (peak count)"] = (float(max(len(b["postgres"]), peak_kb.get("connections", 0))), 0)
         out["redis (whole server)"] = ((b["redis"][0] - a["redis"][0]) / span, b["redis"][1] // 1024)
         busy = (b["machine"][0] - a["machine"][0]) / max(1, b["machine"][1] - a["machine"][1])
         out["machine"] = (busy * (os.cpu_count() or 1), 0)
@@ -159,6 +160,7 @@ class Meter:
         for name, (_, kb) in sample["procs"].items():
             into[name] = max(into.get(name, 0), kb)
         into["postgres"] = max(into.get("postgres", 0), sum(kb for _, kb in sample["postgres"].values()))
+        into["connections"] = max(into.get("connections", 0), len(sample["postgres"]))
 
 
 # --- the topology's output ----------------------------------------------------------------
@@ -348,7 +350,8 @@ def usage_table(phases: list[Phase]) -> list[str]:
         cells = []
         for p in phases:
             cpu, mb = p.usage.get(name, (math.nan, 0))
-            cells.append(f"{cpu:>8.2f}" + (f" /{mb:>5}" if mb else "       "))
+            cells.append((f"{cpu:>8.0f}" if name.startswith("postgres connections") else f"{cpu:>8.2f}")
+                         + (f" /{mb:>5}" if mb else "       "))
         lines.append(f"  {name:<38}" + "".join(f"{c:>16}" for c in cells))
     return lines
 
@@ -371,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drain", type=float, default=10.0, help="seconds allowed for the last positions and acks")
     parser.add_argument("--routes-today", action="store_true",
                         help="date the completion routes today, so they are in every console's snapshot (see load_world)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for every server and worker (repeatable), e.g. DB_CONN_MAX_AGE=0")
     parser.add_argument("--keep-logs", metavar="DIR", help="save every server's and worker's output there")
     parser.add_argument("--all-steps", action="store_true", help="run every step even after one failed")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -408,7 +413,8 @@ def main(argv: list[str] | None = None) -> None:
           f"the load balancer; world of {max(drivers)} drivers, {len(world.console_cookies)} dispatchers, "
           f"{len(world.stops)} stops on routes published for {'today' if args.routes_today else 'tomorrow'}, "
           f"made in {time.perf_counter() - started:.1f} s; "
-          f"{args.photo} photos; windows: mixed {args.window:g} s, each kind alone {args.alone:g} s, "
+          f"{args.photo} photos; servers: {' '.join(args.server_env) or 'project defaults'}; "
+          f"windows: mixed {args.window:g} s, each kind alone {args.alone:g} s, "
           f"after {args.warmup:g} s of warm-up", flush=True)
     media = tempfile.mkdtemp(prefix="lastmile-load-media-")
     results: list[list[Phase]] = []
@@ -437,7 +443,7 @@ def run(args: argparse.Namespace, steps: list[Step], world: Any, media: str,
 
     results: list[list[Phase]] = []
     drains: list[Drain] = []
-    env = {"MEDIA_ROOT": media, "MEDIA_STORAGE": "filesystem"}
+    env = {"MEDIA_ROOT": media, "MEDIA_STORAGE": "filesystem", **dict(v.split("=", 1) for v in args.server_env)}
     with topology(args.database_url, args.redis_url, asgi=args.asgi, workers=args.workers, extra_env=env) as running:
         try:
             if args.keep_logs:
@@ -554,7 +560,8 @@ def headline(args: argparse.Namespace, results: list[list[Phase]], verdict: str)
     else:
         where = f"knee: {held[-1][0].step.drivers} drivers held, {results[len(held)][0].step.drivers} did not"
     return (f"load{' (quick)' if args.quick else ''}: {mixed.step.drivers} drivers, p99 ms mixed/alone {figures}; "
-            f"{where}; {args.asgi} daphne + {args.workers} workers, {args.photo} photos; {verdict}; "
+            f"{where}; {args.asgi} daphne + {args.workers} workers, {args.photo} photos"
+            f"{''.join(', ' + v for v in args.server_env)}; {verdict}; "
             f"load avg {mixed.load:.1f}")
 
 
