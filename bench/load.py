@@ -17,8 +17,9 @@ Every kind's rate follows the fleet (per ``--drivers`` step D):
   photo (``--photo``, default 12 MP as the PWA's camera input sends it) to
   ``/api/v1/pod/media/``, then ``complete`` to ``/api/v1/driver/actions/``.
 
-Each step runs the mixed load, then each kind alone at the same rate (the baseline: the
-cost of mixing is the difference), with every socket open throughout. A step holds when,
+Each step opens its sockets, runs a few unmeasured seconds of the mixed load (``--settle``),
+then the mixed load, then each kind alone at the same rate (the baseline: the cost of
+mixing is the difference), with every socket open throughout. A step holds when,
 mixed, every kind stays under its p99 threshold (``THRESHOLDS_MS``) with at most 1%
 errors and no 5xx; the run stops at the first step that does not, and the knee is the
 last step that held. CPU and memory (RSS) of every process come from /proc, sampled
@@ -141,12 +142,15 @@ class Meter:
                 "machine": (sum(values) - values[3] - values[4], sum(values))}
 
     @staticmethod
-    def usage(a: dict[str, Any], b: dict[str, Any], peak_kb: dict[str, int]) -> dict[str, tuple[float, int]]:
-        """Each party's CPU (1.0 = one core busy) between a and b, and its largest RSS in MB."""
+    def usage(a: dict[str, Any], b: dict[str, Any], peak_kb: dict[str, int],
+              backends: dict[int, list[float]]) -> dict[str, tuple[float, int]]:
+        """Each party's CPU (1.0 = one core busy) between a and b, and its largest RSS in MB.
+        ``backends``: each PostgreSQL backend's CPU when first and last seen in the window
+        (one that came and went between two samples is missed)."""
         span = b["t"] - a["t"]
         out = {name: ((cpu - a["procs"].get(name, (cpu, 0))[0]) / span, max(kb, peak_kb.get(name, 0)) // 1024)
                for name, (cpu, kb) in b["procs"].items()}
-        pg_cpu = sum(cpu - a["postgres"].get(pid, (0.0, 0))[0] for pid, (cpu, _) in b["postgres"].items())
+        pg_cpu = sum(last - first for first, last in backends.values())
         out["postgres backends (private RSS)"] = (
             pg_cpu / span, max(sum(kb for _, kb in b["postgres"].values()), peak_kb.get("postgres", 0)) // 1024)
         out["postgres connections (peak count)"] = (float(max(len(b["postgres"]), peak_kb.get("connections", 0))), 0)
@@ -154,6 +158,12 @@ class Meter:
         busy = (b["machine"][0] - a["machine"][0]) / max(1, b["machine"][1] - a["machine"][1])
         out["machine"] = (busy * (os.cpu_count() or 1), 0)
         return out
+
+    @staticmethod
+    def backends(sample: dict[str, Any], seen: dict[int, list[float]], *, first: bool = False) -> None:
+        for pid, (cpu, _) in sample["postgres"].items():
+            # A backend born inside the window: all its CPU is the window's.
+            seen.setdefault(pid, [cpu if first else 0.0, cpu])[1] = cpu
 
     @staticmethod
     def peaks(sample: dict[str, Any], into: dict[str, int]) -> None:
@@ -281,12 +291,17 @@ class Runner:
         peak: dict[str, int] = {}
         time.sleep(max(0.0, t0 + a.warmup - time.time()))
         first = self.meter.sample()
+        backends: dict[int, list[float]] = {}
+        Meter.backends(first, backends, first=True)
         end = t0 + a.warmup + window
         while (left := end - time.time()) > 0:
-            time.sleep(min(1.0, left))
-            Meter.peaks(self.meter.sample(), peak)
+            time.sleep(min(0.5, left))
+            sample = self.meter.sample()
+            Meter.peaks(sample, peak)
+            Meter.backends(sample, backends)
         last = self.meter.sample()
-        out = Phase(name, step, window, usage=Meter.usage(first, last, peak), load=os.getloadavg()[0])
+        Meter.backends(last, backends)
+        out = Phase(name, step, window, usage=Meter.usage(first, last, peak, backends), load=os.getloadavg()[0])
         timeout = a.drain + 4 * 60
         if live:
             answer = _answer(self.live, timeout, "live clients")
@@ -371,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, help="seconds of load before each window (default 3; quick 1)")
     parser.add_argument("--window", type=float, help="measured seconds of the mixed load (default 30; quick 8)")
     parser.add_argument("--alone", type=float, help="measured seconds of each kind alone (default 15; quick 3)")
+    parser.add_argument("--settle", type=float, help="seconds of unmeasured mixed load after the sockets open "
+                                                     "(default 5; quick 3)")
     parser.add_argument("--drain", type=float, default=10.0, help="seconds allowed for the last positions and acks")
     parser.add_argument("--routes-today", action="store_true",
                         help="date the completion routes today, so they are in every console's snapshot (see load_world)")
@@ -387,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     args.window = args.window or (8.0 if q else 30.0)
     args.alone = args.alone or (3.0 if q else 15.0)
     args.drain = min(args.drain, 5.0) if q else args.drain
+    args.settle = args.settle if args.settle is not None else (3.0 if q else 5.0)
     steps = steps_for(drivers, args.orders_per_driver_hour, args.stops_per_driver_hour)
     # A terminated bench still stops its processes and removes its rows (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -404,10 +422,15 @@ def main(argv: list[str] | None = None) -> None:
     world_.cleanup()
     world_.raise_id_sequences()
     run_id = secrets.token_hex(3)
-    per_step_s = args.warmup * 2 + args.window + args.alone + 2  # what a step's completion phases last, at most
+    # What a step's completion phases last, at most.
+    per_step_s = args.warmup * 3 + args.settle + args.window + args.alone + 3
     stops = math.ceil(sum(s.rates["completion"] * per_step_s for s in steps) * 1.1) + 10
-    world = world_.world_create(run_id, drivers=max(drivers), consoles=max(s.consoles for s in steps), stops=stops,
-                                 routes_today=args.routes_today)
+    try:
+        world = world_.world_create(run_id, drivers=max(drivers), consoles=max(s.consoles for s in steps), stops=stops,
+                                     routes_today=args.routes_today)
+    except BaseException:
+        world_.cleanup(run_id)
+        raise
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}: run {run_id}; {args.asgi} Daphne + {args.workers} workers behind "
           f"the load balancer; world of {max(drivers)} drivers, {len(world.console_cookies)} dispatchers, "
@@ -480,6 +503,9 @@ def run(args: argparse.Namespace, steps: list[Step], world: Any, media: str,
                     break
                 print(f"step: {step.label()}; sockets opened in {connected['seconds']:.1f} s"
                       + (f" ({connected['refused']} handshakes retried)" if connected["refused"] else ""), flush=True)
+                # Unmeasured: every kind through every process once (imports, first queries,
+                # the new sockets' snapshots), so the first measured phase is not charged for it.
+                runner.phase("mixed", step, args.settle)
                 phases = []
                 for name in PHASES:
                     window = args.window if name == "mixed" else args.alone
