@@ -574,7 +574,7 @@ def headline(args: argparse.Namespace, results: list[list[Phase]], verdict: str)
     if not results:
         return f"load: no step completed; {verdict}"
     held = [p for p in results if not p[0].failures()]
-    shown = (held or results)[-1]
+    shown = held[-1] if held else results[0]
     mixed = shown[0]
     alone = {k: v for p in shown[1:] for k, v in p.kinds.items()}
     figures = " ".join(f"{kind}={_ms(mixed.kinds[kind]['p99'])}/{_ms(alone[kind]['p99']) if kind in alone else '-'}"

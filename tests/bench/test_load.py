@@ -108,3 +108,16 @@ def test_a_driver_completes_a_stop_with_a_photo_as_the_bench_does(world):
         "1 stops acknowledged as completed are not completed",
         "1 completed stops without exactly one proof holding their photo",
         "1 completions acknowledged, 0 driver actions stored"]
+
+
+def test_the_knee_is_the_last_step_that_held():
+    from bench.load import knee
+
+    small, middle, large = steps_for([250, 500, 1000], 15, 15)
+    fast = summary([10.0] * 10, sent=10, ok=10, errors=Counter(), seconds=10)
+    slow = summary([900.0] * 10, sent=10, ok=10, errors=Counter(), seconds=10)
+    run = [[Phase("mixed", small, 30, kinds={"ping": fast})], [Phase("mixed", middle, 30, kinds={"ping": fast})],
+           [Phase("mixed", large, 30, kinds={"ping": slow})]]
+    assert knee(run) == "last step that held: 500 drivers; 1000 drivers did not (ping p99 900 ms > 250 ms)"
+    assert knee(run[:2]) == "not reached; every step held, the last at 500 drivers"
+    assert knee(run[2:]).startswith("last step that held: none")
