@@ -393,6 +393,11 @@ def report(args: argparse.Namespace, results: list[list[Phase]], problems: list[
             print("\n".join(usage_table(phases)))
         for reason in mixed.closed:
             print(f"  socket closed: {reason}")
+        for phase in phases[:2]:
+            fan = phase.kinds.get("fan-out", {})
+            if fan.get("duplicates") or fan.get("finals lost"):
+                print(f"  fan-out, {phase.name}: {fan['duplicates']} positions received again (timed once), "
+                      f"{fan['finals lost']} final positions missing after the drain")
     for drain in drains:
         for key, count in drain.problems.most_common(3):
             print(f"{drain.name} logged x{count}: {key}")
