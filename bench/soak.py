@@ -42,11 +42,12 @@ import secrets
 import statistics
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.ingest import machine, setup_django
+from bench.load_processes import Drain
 from bench.realtime import (
     BERLIN,
     CONNECT_CONCURRENCY,
@@ -389,6 +390,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with topology(args.database_url, args.redis_url, asgi=2, workers=1) as running:
             processes = {p.name: p.popen.pid for p in running.servers + running.worker_processes}
+            # Read each process's output as it comes: an unread pipe fills within minutes
+            # of reconnect log lines and then blocks the process.
+            drains = [Drain(p.name, p.popen.stdout) for p in running.servers + running.worker_processes]
             base = running.url.replace("http", "ws", 1)
             writer = threading.Thread(target=order_writer, args=(fleet.org_id, stop, ORDERS_PER_S, created), daemon=True)
             writer.start()
@@ -398,6 +402,9 @@ def main(argv: list[str] | None = None) -> None:
                 stop.set()
                 writer.join(10)
             result = verify(fleet.org_id, phones)
+        problems = sum((d.problems for d in drains), Counter())
+        for problem, count in problems.most_common(5):
+            print(f"server log: {count} x {problem}", flush=True)
         for line in report(phases, phones, result, args, list(processes)):
             print(line, flush=True)
     finally:

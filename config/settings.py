@@ -158,6 +158,19 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file-based test database lets a live server in another thread or process share it.
     # LASTMILE_TEST_DB lets parallel test runs on one machine keep their own file.
     _db["TEST"] = {"NAME": env.str("LASTMILE_TEST_DB", default=str(VAR_DIR / "test_db.sqlite3"))}
+elif (_pool_size := env.int("DB_POOL_MAX_SIZE", default=20)) > 0:
+    # Under ASGI each request's synchronous code runs on a thread of its own, and a
+    # persistent connection per thread (CONN_MAX_AGE) outlives it: bench/load.py saw
+    # four processes hold 86 connections and PostgreSQL refuse more. Django's answer for
+    # ASGI is a pool per process, bounded and shared by its threads; the check drops a
+    # connection that died with a database restart before a request gets it.
+    from psycopg_pool import ConnectionPool
+
+    _db["OPTIONS"] = {"pool": {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2), "max_size": _pool_size,
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0), "check": ConnectionPool.check_connection,
+    }}
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must hand them back after each request
 else:
     _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True

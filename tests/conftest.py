@@ -36,7 +36,11 @@ def _reachable(host: str, port: int) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # Consumers reach the database from thread-pool threads; persistent connections
     # would outlive the tests and stop PostgreSQL from dropping the test database.
+    # The pool (production's default on PostgreSQL) would hold connections to the test
+    # database the same way; the pooled path is tested through real server processes
+    # (tests/faults/test_database_restart.py).
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
     # Rate-limit counters of one run (or one parallel helper) never meet another's in Redis.
     settings.CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"
 

@@ -74,8 +74,9 @@ def test_requests_get_a_clean_503_while_postgres_is_down_and_succeed_after():
         _manage(pg.url, "migrate", "--no-input", "-v0")
         key = next(line for line in _manage(pg.url, "shell", "-c", SETUP).splitlines()
                    if line.startswith("KEY=")).removeprefix("KEY=")
-        # Persistent connections, as in production: the broken one must be noticed and replaced.
-        with asgi_servers(1, env={"DATABASE_URL": pg.url, "DB_CONN_MAX_AGE": "60"}) as (server,):
+        # The connection pool, as in production: connections broken by the restart must be
+        # noticed and replaced before a request gets one.
+        with asgi_servers(1, env={"DATABASE_URL": pg.url}) as (server,):
             status, _, _ = _request("POST", f"{server.http}/api/v1/orders/", order_payload(external_id="before"), key)
             assert status == 201
 
