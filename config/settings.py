@@ -572,7 +572,8 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"},
+                "over_capacity": {"()": "apps.realtime.capacity.OverCapacityFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "apps.common.observability.JsonFormatter"},
@@ -581,6 +582,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Its INFO line about full channels becomes a WARNING and a metric (apps/realtime/capacity.py).
+        "channels_redis.core": {"level": "INFO", "filters": ["over_capacity"]},
         # One access line per request comes from RequestContextMiddleware; this one is at
         # WARNING so development consoles stay readable (LOG_ACCESS=true shows them).
         "lastmile.request": {"level": "INFO" if env.bool("LOG_ACCESS", default=PRODUCTION) else "WARNING"},
