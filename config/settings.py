@@ -304,7 +304,11 @@ POD_MEDIA_URL_TTL_S = env.int("POD_MEDIA_URL_TTL_S", default=300)
 # A POD captured further than this from the delivery address is flagged for review
 # (the reliability plan's 300 m; phone GPS in a city is rarely off by more than 50 m).
 POD_FAR_FROM_ADDRESS_M = env.float("POD_FAR_FROM_ADDRESS_M", default=300.0)
-for _name in ("POD_MAX_UPLOAD_BYTES", "POD_MAX_PIXELS", "POD_MEDIA_URL_TTL_S", "POD_FAR_FROM_ADDRESS_M"):
+# Photos and signatures are purged this many days after upload (each organization may set
+# its own, apps.pod.models.PodSettings); the POD rows and the files' SHA-256 are kept.
+POD_MEDIA_RETENTION_DAYS = env.int("POD_MEDIA_RETENTION_DAYS", default=180)
+for _name in ("POD_MAX_UPLOAD_BYTES", "POD_MAX_PIXELS", "POD_MEDIA_URL_TTL_S", "POD_FAR_FROM_ADDRESS_M",
+              "POD_MEDIA_RETENTION_DAYS"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be greater than 0, not {globals()[_name]!r}.")
 # Uploads go to temporary files above this size instead of memory.
@@ -404,6 +408,8 @@ PERIODIC_JOBS: dict[str, dict] = {
                                "every_s": env.int("INTEGRATIONS_RECONCILE_EVERY_S", default=900)},
     # Late location backlogs add route distance without an event: re-settle recent days.
     "reports-settle": {"task": "apps.reports.tasks.reports_settle", "every_s": 3600},
+    "pod-media-purge": {"task": "apps.pod.tasks.pod_media_purge",
+                        "every_s": env.int("POD_MEDIA_PURGE_EVERY_S", default=3600)},
     "planning-housekeeping": {"task": "apps.planning.tasks.planning_housekeeping",
                               "every_s": env.int("PLANNING_HOUSEKEEPING_EVERY_S", default=60)},
 }
@@ -579,7 +585,8 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"},
+                "over_capacity": {"()": "apps.realtime.capacity.OverCapacityFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "apps.common.observability.JsonFormatter"},
@@ -588,6 +595,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Its INFO line about full channels becomes a WARNING and a metric (apps/realtime/capacity.py).
+        "channels_redis.core": {"level": "INFO", "filters": ["over_capacity"]},
         # One access line per request comes from RequestContextMiddleware; this one is at
         # WARNING so development consoles stay readable (LOG_ACCESS=true shows them).
         "lastmile.request": {"level": "INFO" if env.bool("LOG_ACCESS", default=PRODUCTION) else "WARNING"},

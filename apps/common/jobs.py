@@ -10,6 +10,11 @@ another worker within about one lease.
 A job can therefore run more than once (at least once); every job's effect must be
 idempotent, which is each task's own business (a webhook keeps its ``webhook-id``, a
 replan checks the route version, a notification has a unique row per trigger).
+A job's work usually carries its own claim (a delivery's ``claimed_at``, a plan run's
+RUNNING status, a message's ``sending``) whose timeout is far longer than a lease. A job
+run again after its worker died calls ``job_is_rerun()`` and may take over a claim older
+than ``rerun_claim_cutoff()``: that claim is its dead predecessor's, so the work is done
+on this run, not after the claim's own timeout.
 A job orphaned ``WORKER_MAX_ATTEMPTS`` times is marked FAILED instead of requeued: a job
 that kills its worker every time must not take the fleet of workers down with it.
 """
@@ -20,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -32,6 +38,23 @@ from .models import WorkerLease
 from .schedule import periodic_jobs_enqueue_due
 
 logger = logging.getLogger(__name__)
+
+# The attempt number of the job this thread is running (1 outside a leased worker).
+_attempt: ContextVar[int] = ContextVar("job_attempt", default=1)
+
+
+def job_is_rerun() -> bool:
+    """True inside a job that an earlier worker claimed and died running (requeued by
+    ``orphaned_jobs_requeue``): whatever claim that run left on its work is abandoned."""
+    return _attempt.get() > 1
+
+
+def rerun_claim_cutoff(*, now: datetime | None = None) -> datetime:
+    """A rerun may take over a claim made before this. A job is requeued only after its
+    worker missed a whole lease, and the worker renewed it every third of a lease, so the
+    dead run's claim is at least two thirds of a lease old. Meanwhile no other job could
+    claim the same work: the dead run's claim still held it off."""
+    return (now or timezone.now()) - timedelta(seconds=settings.WORKER_LEASE_S / 2)
 
 
 def lease_renew(worker_id: str, *, now: datetime | None = None) -> None:
@@ -97,6 +120,14 @@ class LeasedWorker(Worker):
                 lease_release(self.worker_id)
             except Exception:  # the database may be the reason we are stopping
                 logger.warning("could not release the lease of worker %s", self.worker_id, exc_info=True)
+
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        # worker_ids has one entry per worker that claimed the job, this one included.
+        token = _attempt.set(len(db_task_result.worker_ids))
+        try:
+            super().run_task(db_task_result)
+        finally:
+            _attempt.reset(token)
 
     def _beat(self, stop: threading.Event) -> None:
         interval = settings.WORKER_LEASE_S / 3

@@ -37,6 +37,14 @@ webhook_deliveries = Counter(
     "lastmile_webhook_deliveries_total", "Outbound webhook delivery attempts, by result.", ["result"],
 )
 
+# channels_redis drops a group message for a channel already holding ``capacity``
+# messages (a socket whose reader stalled: a frozen tab, a dead client not yet noticed);
+# apps/realtime/capacity.py counts each drop here. The client resyncs from the log.
+channel_over_capacity = Counter(
+    "lastmile_channel_over_capacity_total", "Live messages dropped for a full consumer channel, by group kind.",
+    ["group"],
+)
+
 
 def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:
     http_request_seconds.labels(method=method, route=route, status=f"{status // 100}xx").observe(seconds)

@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from django.template import Context, Template
 from django.utils import timezone
 
+from apps.common.jobs import job_is_rerun, rerun_claim_cutoff
 from apps.dispatch.models import Order, Stop, StopState
 from apps.tracking.models import TrackingToken
 from apps.tracking.privacy import eta_window
@@ -198,6 +199,9 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     sent, being sent, or suppressed)."""
     now = now or timezone.now()
     claimable = Message.objects.filter(pk=message_id, status__in=(MessageStatus.PENDING, MessageStatus.RETRY))
+    if job_is_rerun():  # this job's worker died mid-send, before the provider took the message
+        claimable = Message.objects.filter(Q(status__in=(MessageStatus.PENDING, MessageStatus.RETRY)) | Q(
+            status=MessageStatus.SENDING, updated_at__lt=rerun_claim_cutoff(now=now)), pk=message_id)
     if claimable.filter(next_attempt_at__gt=now).exists():
         return "not_due"
     # The claim: of two workers holding the same task, one moves the row on.

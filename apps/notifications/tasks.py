@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.tasks import task
 from django.utils import timezone
 
+from apps.common.jobs import job_is_rerun
+
 from .models import Message, MessageStatus
 from .services import message_prepare, message_send
 
@@ -21,8 +23,13 @@ def _send_or_reschedule(message_id: int) -> str:
 def notification_prepare(order_id: int, trigger: str) -> str:
     """Decide, render and send the message a trigger calls for (once per order and trigger)."""
     message = message_prepare(order_id=order_id, trigger=trigger)
+    if message is None and job_is_rerun():
+        # This job's worker died after preparing the message: finish its send.
+        message = Message.objects.filter(order_id=order_id, trigger=trigger).first()
     if message is None:
         return "duplicate_or_off"
+    if message.status == MessageStatus.SENDING and job_is_rerun():
+        return _send_or_reschedule(message.pk)
     if message.status != MessageStatus.PENDING:
         return message.status
     return _send_or_reschedule(message.pk)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.common.exceptions import BusinessRuleViolation, Conflict, ValidationFailed
+from apps.common.jobs import job_is_rerun, rerun_claim_cutoff
 from apps.dispatch.inputs import RouteIn
 from apps.dispatch.models import Driver, Hub, Order, OrderState, Route, RouteStatus
 from apps.dispatch.optimization.engines import Progress
@@ -116,7 +117,10 @@ def _enqueue(plan: PlanRun, *, delay_s: float = 0.0) -> None:
 def plan_claim(*, plan_id: int) -> PlanRun | None:
     """Take a queued run for this worker. None if another worker has it or it is finished."""
     now = timezone.now()
-    claimed = PlanRun.objects.filter(pk=plan_id, status=PlanStatus.QUEUED).update(
+    claimable = Q(status=PlanStatus.QUEUED)
+    if job_is_rerun():  # this job's worker died mid-run: its RUNNING claim is abandoned
+        claimable |= Q(status=PlanStatus.RUNNING, started_at__lt=rerun_claim_cutoff(now=now))
+    claimed = PlanRun.objects.filter(claimable, pk=plan_id).update(
         status=PlanStatus.RUNNING, stage="loading", started_at=now, attempts=F("attempts") + 1, updated_at=now)
     if not claimed:
         return None

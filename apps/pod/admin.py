@@ -6,13 +6,18 @@ from django.contrib import admin
 
 from apps.common.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin
 
-from .models import DispatchException, DriverAction, PodMedia, PodPolicy, ProofOfDelivery
+from .models import DispatchException, DriverAction, PodMedia, PodPolicy, PodSettings, ProofOfDelivery
 
 
 @admin.register(PodPolicy)
 class PodPolicyAdmin(OrgScopedAdmin):
     list_display = ["__str__", "min_photos", "signature", "recipient_name", "notes", "pin", "barcode", "min_age",
                     "share_photos_with_tracking"]
+
+
+@admin.register(PodSettings)
+class PodSettingsAdmin(OrgScopedAdmin):
+    list_display = ["__str__", "media_retention_days"]
 
 
 @admin.register(ProofOfDelivery)
@@ -24,7 +29,8 @@ class ProofOfDeliveryAdmin(ReadOnlyOrgScopedAdmin):
 
 @admin.register(PodMedia)
 class PodMediaAdmin(ReadOnlyOrgScopedAdmin):
-    list_display = ["__str__", "kind", "original_format", "original_bytes", "width", "height", "created_at"]
+    list_display = ["__str__", "kind", "original_format", "original_bytes", "width", "height", "created_at",
+                    "purged_at"]
     # Storage names are internal; the console shows the images through signed links.
     exclude = ["original", "display", "thumb"]
     ordering = ["-id"]

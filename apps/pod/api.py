@@ -245,6 +245,9 @@ def media_file(request: HttpRequest, media_id: int, rendition: str) -> HttpRespo
             return _denied("not_found", "Not found.", 404)
     else:
         return _denied("not_found", "Not found.", 404)
+    if media.purged_at is not None:
+        return _denied("media_purged", "This file was deleted after the organization's retention period; "
+                       "the proof of delivery and the file's SHA-256 are kept.", 410)
     name = getattr(media, rendition)
     try:
         handle = default_storage.open(name, "rb")

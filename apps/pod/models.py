@@ -39,6 +39,9 @@ class PodMedia(models.Model):
     stop = models.ForeignKey(Stop, null=True, blank=True, on_delete=models.SET_NULL, related_name="pod_media",
                              help_text="The stop the driver said it was for, if any")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the retention purge (apps/pod/retention.py) deleted the files; the row, its
+    # SHA-256, size and dimensions stay as the record of what was delivered.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -46,6 +49,25 @@ class PodMedia(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]}"
+
+
+class PodSettings(models.Model):
+    """An organization's POD media retention. An organization without a row, or with an
+    empty value, keeps media for ``settings.POD_MEDIA_RETENTION_DAYS``."""
+
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True, related_name="pod_settings")
+    media_retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Photos and signatures are deleted this many days after upload; the POD record and the "
+                  "files' SHA-256 are kept. Empty: the platform default.")
+
+    class Meta:
+        verbose_name_plural = "POD settings"
+        constraints = [models.CheckConstraint(condition=models.Q(media_retention_days__gte=1),
+                                              name="podsettings_retention_at_least_a_day")]
+
+    def __str__(self) -> str:
+        return f"POD settings of {self.org_id}"
 
 
 class ProofOfDelivery(models.Model):

@@ -78,6 +78,6 @@ def pod_display_url(*, order: Order) -> str | None:
         return None
     pod = tracking_pod(order=order)
     photo = pod.photos.order_by("id").first() if pod else None
-    if photo is None:
+    if photo is None or photo.purged_at is not None:
         return None
     return sign_media(media_id=photo.pk, rendition="display", audience=f"track:{order.pk}")

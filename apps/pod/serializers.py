@@ -10,14 +10,18 @@ from .selectors import media_urls
 
 
 class MediaSerializer(serializers.ModelSerializer):
-    urls = serializers.SerializerMethodField(help_text="Signed, expiring URLs: display, thumb, original (download)")
+    urls = serializers.SerializerMethodField(help_text="Signed, expiring URLs: display, thumb, original (download); "
+                                                       "empty once the files are purged (purged_at)")
 
     class Meta:
         model = PodMedia
-        fields = ["id", "kind", "sha256", "original_format", "original_bytes", "width", "height", "created_at", "urls"]
+        fields = ["id", "kind", "sha256", "original_format", "original_bytes", "width", "height", "created_at",
+                  "purged_at", "urls"]
 
     @extend_schema_field({"type": "object", "properties": {k: {"type": "string"} for k in ("display", "thumb", "original")}})
     def get_urls(self, media: PodMedia) -> dict[str, str]:
+        if media.purged_at is not None:
+            return {}
         return media_urls(media, actor=self.context["actor"])
 
 

@@ -79,7 +79,7 @@ def media_upload(*, actor: Actor, kind: str, data: bytes, claimed_sha256: str = 
         raise Conflict("The file's SHA-256 does not match the one sent with it; it was damaged in transit. "
                        "Send it again.", code="hash_mismatch", received_sha256=checked.sha256)
     existing = PodMedia.objects.filter(org=actor.org, sha256=checked.sha256).first()
-    if existing is not None:
+    if existing is not None and existing.purged_at is None:
         return existing, False
 
     # A fresh folder per attempt: a concurrent upload of the same bytes never shares
@@ -92,12 +92,21 @@ def media_upload(*, actor: Actor, kind: str, data: bytes, claimed_sha256: str = 
         saved.append(default_storage.save(f"{base}/display.{checked.display.extension}", ContentFile(checked.display.data)))
         saved.append(default_storage.save(f"{base}/thumb.{checked.thumb.extension}", ContentFile(checked.thumb.data)))
         with transaction.atomic():
-            media = PodMedia.objects.create(
-                org=actor.org, kind=kind, sha256=checked.sha256, original_format=checked.original_format,
-                original_bytes=checked.size, original=saved[0], display=saved[1], thumb=saved[2],
-                display_content_type=checked.display.content_type, width=checked.width, height=checked.height,
-                uploaded_by_id=actor.user_id, stop=stop,
-            )
+            if existing is not None:
+                # Bytes whose files the retention purge deleted, sent again: stored anew
+                # under the same record (a conditional update, so a concurrent re-upload
+                # of them keeps its own files and we remove ours).
+                if not PodMedia.objects.filter(pk=existing.pk, purged_at__isnull=False).update(
+                        original=saved[0], display=saved[1], thumb=saved[2], purged_at=None, created_at=timezone.now()):
+                    raise IntegrityError("restored concurrently")
+                media = PodMedia.objects.get(pk=existing.pk)
+            else:
+                media = PodMedia.objects.create(
+                    org=actor.org, kind=kind, sha256=checked.sha256, original_format=checked.original_format,
+                    original_bytes=checked.size, original=saved[0], display=saved[1], thumb=saved[2],
+                    display_content_type=checked.display.content_type, width=checked.width, height=checked.height,
+                    uploaded_by_id=actor.user_id, stop=stop,
+                )
     except IntegrityError:
         # The same bytes were stored by a concurrent request a moment ago: theirs stands.
         _delete_quietly(saved)

@@ -6,19 +6,25 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..adapters import Adapter, load_json
 from ..drafts import Draft
 from ..models import Connection, MappingVersion
-from ..signing import verify_hmac_sha256_b64
+from ..signing import verify_hmac_sha256_b64, verify_standard_webhook
 from . import mapping as engine
 
 
 def verify_with(signature: dict[str, Any], *, secrets: Iterable[str], body: bytes, headers: Mapping[str, str]) -> bool:
     """HMAC of the raw body as the mapping describes it (sha256 or sha512, base64 or hex,
-    with an optional prefix such as ``sha256=``); compared in constant time."""
+    with an optional prefix such as ``sha256=``); compared in constant time. Or, with
+    ``{"scheme": "standard-webhooks"}``, the Standard Webhooks headers and time window
+    (apps/integrations/signing.py); the connection's secret is then the sender's
+    ``whsec_…`` secret."""
+    if signature.get("scheme") == "standard-webhooks":
+        return verify_standard_webhook(secrets=secrets, body=body, headers=headers, now=time.time())
     sent = (headers.get(signature["header"]) or "").strip()
     prefix = signature.get("prefix", "")
     if not sent or not sent.startswith(prefix):

@@ -22,6 +22,10 @@ missing, and how the partner signs its requests. Example (the README walks throu
       "dedupe": {"header": "X-Event-Id"}
     }
 
+A partner that signs with Standard Webhooks (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``) uses ``"signature": {"scheme": "standard-webhooks"}`` and
+``"dedupe": {"header": "webhook-id"}``.
+
 Paths are dot-separated keys; a number indexes a list (``addresses.0.city``). A list of
 paths takes the first that has a value.
 """
@@ -116,7 +120,12 @@ def spec_problems(spec: Any) -> list[str]:
     if action is not None and (not isinstance(action, dict) or not _paths_ok(action.get("path"))):
         errors.append("action: needs the path of the partner's status and lists of cancel/ignore values.")
     signature = spec.get("signature")
-    if not isinstance(signature, dict) or not isinstance(signature.get("header"), str):
+    if isinstance(signature, dict) and signature.get("scheme") == "standard-webhooks":
+        if set(signature) != {"scheme"}:
+            errors.append("signature: the standard-webhooks scheme has fixed headers; give only the scheme.")
+    elif isinstance(signature, dict) and "scheme" in signature:
+        errors.append("signature.scheme: standard-webhooks, or leave it out for an HMAC of the body.")
+    elif not isinstance(signature, dict) or not isinstance(signature.get("header"), str):
         errors.append("signature: every inbound request is verified; give the header that carries the HMAC.")
     else:
         if signature.get("algorithm", "sha256") not in ALGORITHMS:

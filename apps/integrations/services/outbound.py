@@ -2,8 +2,10 @@
 
 One attempt is: claim the delivery (a row lock and a claim time), send outside any
 transaction, then record the outcome. A worker that dies between send and record
-leaves the claim behind; ``webhooks_sweep`` re-queues it after ``CLAIM_TIMEOUT``, and
-the partner sees the same ``webhook-id`` again (at least once, never a new id).
+leaves the claim behind: its job, run again by another worker once the lease lapses,
+takes the claim over (apps/common/jobs.py), and ``webhooks_sweep`` re-queues whatever is
+still claimed after ``CLAIM_TIMEOUT``; the partner sees the same ``webhook-id`` again (at
+least once, never a new id).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.utils import timezone
 from apps.accounts.models import Organization
 from apps.common import metrics
 from apps.common.exceptions import Conflict, ValidationFailed
+from apps.common.jobs import job_is_rerun, rerun_claim_cutoff
 from apps.events.types import ALL as EVENT_TYPES
 
 from ..models import DeliveryAttempt, DeliveryStatus, Taxonomy, WebhookDelivery, WebhookEndpoint
@@ -144,8 +147,9 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
             return None
         if delivery.next_attempt_at > now:
             return None  # a retry task for that time is queued
-        if delivery.claimed_at and delivery.claimed_at > now - CLAIM_TIMEOUT:
-            return None  # another worker is sending it
+        if delivery.claimed_at and delivery.claimed_at > now - CLAIM_TIMEOUT and not (
+                job_is_rerun() and delivery.claimed_at < rerun_claim_cutoff(now=now)):
+            return None  # another worker is sending it (unless it is this job's dead earlier run)
         ahead = WebhookDelivery.objects.filter(endpoint_id=delivery.endpoint_id, ordering_key=delivery.ordering_key,
                                                status=DeliveryStatus.PENDING, pk__lt=delivery.pk).exists()
         if ahead:
