@@ -10,19 +10,20 @@ deletes at the end. The routes, stops and orders are inserted in bulk (the bench
 the refresh, not planning); every route is in progress, all 30 stops still to do, with
 time windows, some of them too tight to make (late-risk alerts fire).
 
-Each ping goes through ``EtaTracker.refresh``, the function the fan-out tick calls for a
-driver with a new position: predict every remaining stop, write the ETAs that moved by
-ETA_MIN_CHANGE_S or more (one UPDATE), record the late-risk changes, and push ``etas`` to
-the console group and ``delivery`` to each tracking page concerned (in-memory channel
-layer). Timed per ping:
+Each round is one ping per driver and then one ``EtaTracker.flush``, the function the
+fan-out tick calls: predict every remaining stop of each route, write the ETAs that moved
+by ETA_MIN_CHANGE_S or more (one UPDATE for all routes of the flush), record the
+late-risk changes, and push ``etas`` to the console group and ``delivery`` to each
+tracking page concerned (in-memory channel layer). Timed per ping:
 
-* ``live, cold``: the first ping of each driver: the plan is loaded (3 queries and a
+* ``live, cold``: the first ping of each driver: the plan is loaded (a few queries and a
   travel-time matrix over 30 stops) and the first ETAs written.
 * ``live, moved`` (the headline): the driver moved 400 m on; every ETA of the route moves
   by more than 30 s, so each ping writes and pushes all 30.
 * ``live, unchanged``: the driver moved 20 m; no ETA moves by 30 s: nothing is written.
-* ``live, reload``: the first ping after a plan's ETA_PLAN_TTL_S (60 s) is up: the
-  route is read again (3 queries), its legs reused when its stops are unchanged.
+* ``live, reload``: the first ping after a plan's ETA_PLAN_TTL_S (60 s) is up: one query
+  checks every due route's stamp (``plans.route_stamps``) and two read the organizations'
+  settings; the routes did not change, so every plan is kept.
 * ``full refresh``: ``eta_route_refresh`` for the route, as after a replan: reload the
   plan and the position, write every ETA (the peer inside this design).
 * ``naive`` (baseline): what a straightforward implementation does per ping: read the
