@@ -323,6 +323,27 @@ def _settle(message: Message, channel: Any, outbound: Outbound, now: datetime) -
     return None
 
 
+def message_review_settle(*, message_id: int, resend: bool, by: str) -> bool:
+    """A person settled a message left for review (they checked the provider's console):
+    ``resend`` queues it again, otherwise it is recorded as sent. Only a message still in
+    ``review`` moves; returns whether it did."""
+    from .tasks import notification_send
+
+    now = timezone.now()
+    if resend:
+        moved = Message.objects.filter(pk=message_id, status=MessageStatus.REVIEW).update(
+            status=MessageStatus.RETRY, next_attempt_at=now, checks=0, status_detail=f"send again ({by})", updated_at=now)
+    else:
+        moved = Message.objects.filter(pk=message_id, status=MessageStatus.REVIEW).update(
+            status=MessageStatus.SENT, sent_at=now, status_detail=f"confirmed sent ({by})", updated_at=now)
+    if moved:
+        _log(Message(pk=message_id), MessageStatus.RETRY if resend else MessageStatus.SENT,
+             f"{'send again' if resend else 'confirmed sent at the provider'}, by {by}", at=now)
+        if resend:
+            transaction.on_commit(lambda: notification_send.enqueue(message_id))
+    return bool(moved)
+
+
 def _finish(message: Message, status: str, detail: str, now: datetime) -> None:
     Message.objects.filter(pk=message.pk).update(status=status, status_detail=detail[:500], updated_at=now)
     _log(message, status, detail, at=now)

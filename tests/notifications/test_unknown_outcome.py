@@ -246,3 +246,36 @@ def test_an_email_sent_twice_carries_one_message_id(settings):
 
     ids = {email.message()["Message-ID"] for email in mail.outbox}
     assert ids == {"<lastmile-message-7@acme.example>"}
+
+
+class TestReview:
+    def test_a_person_settles_a_message_in_review_and_only_then_it_moves(self, twilio, message, clock,
+                                                                          django_capture_on_commit_callbacks):
+        from django_tasks_db.models import DBTaskResult
+
+        from apps.notifications.services import message_review_settle
+
+        provider = twilio([timed_out(), (201, b'{"sid": "SM90", "status": "queued"}')], [TransientError("down")])
+        message_send(message_id=message.pk)
+        assert message_review_settle(message_id=message.pk, resend=True, by="dave") is False  # not in review yet
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.REVIEW)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert message_review_settle(message_id=message.pk, resend=True, by="dave") is True
+
+        assert DBTaskResult.objects.filter(task_path="apps.notifications.tasks.notification_send").exists()
+        assert message_send(message_id=message.pk) == "sent"
+        assert len(provider.creates) == 2
+        assert "by dave" in message.log.order_by("-id")[1].detail
+
+    def test_confirmed_sent_is_never_sent_again(self, twilio, message, clock):
+        from apps.notifications.services import message_review_settle
+
+        provider = twilio([timed_out()])
+        message_send(message_id=message.pk)
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.REVIEW)
+
+        assert message_review_settle(message_id=message.pk, resend=False, by="dave") is True
+
+        assert Message.objects.get(pk=message.pk).status == "sent"
+        assert message_send(message_id=message.pk) == "skipped" and len(provider.creates) == 1
