@@ -249,28 +249,30 @@ def live_messages(plan: RoutePlan, applied: Any, *, position: Position | None,
     is repaired by the next one or by the page's snapshot."""
     from apps.tracking.privacy import delivery_block, eta_window
 
-    changed = sorted(set(applied.changed) | set(applied.late_changed))
+    changed = sorted(set(applied.changed) | set(applied.late_changed)) if applied.late_changed else applied.changed
+    etas, stops, late_open = applied.etas, plan.stops, plan.late_open
     messages: list[tuple[str, dict[str, Any]]] = []
     if changed:
         messages.append((org_group(plan.org_id), {"type": "etas", "route_id": plan.route_id, "etas": [
-            {"stop_id": plan.stops[i].stop_id, "order_id": plan.stops[i].order_id,
-             "eta": dt(applied.etas[i]).isoformat(), "late_risk": plan.stops[i].stop_id in plan.late_open}
+            {"stop_id": stops[i].stop_id, "order_id": stops[i].order_id, "eta": dt(etas[i]).isoformat(),
+             "late_risk": stops[i].stop_id in late_open}
             for i in changed]}))
     fresh = position is not None and now - position.at <= settings.ETA_POSITION_MAX_AGE_S
-    for i, (stop, away) in enumerate(zip(plan.stops, plan.stops_away(), strict=True)):
-        eta = applied.etas[i]
-        visible = fresh and plan.visibility.driver_visible(stops_away=away, eta=eta, now=now)
+    within_stops, within_s = plan.visibility.within_stops, plan.visibility.within_minutes * 60
+    track_shown = plan.track_shown
+    where = (position.lat, position.lng, position.at) if position is not None else None
+    for stop, away, eta in zip(stops, plan.stops_away(), etas, strict=True):
+        # Visibility.driver_visible, inlined: this runs for every stop of every route on every ping.
+        visible = fresh and (away <= within_stops or eta - now <= within_s)
+        late = stop.stop_id in late_open
         # The page shows the window (on 5-minute marks), the stops before it and the late
         # flag: an ETA moving inside the same window changes nothing it shows.
-        shows = (*eta_window(eta, now), away, stop.stop_id in plan.late_open)
-        if not visible and plan.track_shown.get(stop.stop_id) == shows:
+        shows = (*eta_window(eta, now), away, late)
+        if not visible and track_shown.get(stop.stop_id) == shows:
             continue
-        plan.track_shown[stop.stop_id] = shows
-        block = delivery_block(
-            eta=eta, now=now, stops_away=away, late_risk=stop.stop_id in plan.late_open,
-            driver_first_name=plan.driver_first_name,
-            position=(position.lat, position.lng, position.at) if position is not None else None,
-            driver_visible=visible)
+        track_shown[stop.stop_id] = shows
+        block = delivery_block(eta=eta, now=now, stops_away=away, late_risk=late,
+                               driver_first_name=plan.driver_first_name, position=where, driver_visible=visible)
         messages.append((track_group(stop.order_id), {"type": "delivery", "delivery": block}))
     return messages
 

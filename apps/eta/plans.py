@@ -92,6 +92,7 @@ class RoutePlan:
     stamp: tuple | None = None
     # The last provider answer for the first leg: (stop id, seconds, straight-line metres, monotonic time).
     _first_leg: tuple[int, float, float, float] | None = None
+    _away: list[int] | None = None
 
     def clock_start(self, now: float) -> float:
         """A route not started yet does not start before its planned start."""
@@ -135,14 +136,17 @@ class RoutePlan:
         return late(etas, self.stops, margin_s=settings.ETA_LATE_MARGIN_S)
 
     def stops_away(self) -> list[int]:
-        """For each remaining stop, how many stops the driver makes before reaching it."""
-        ahead = 0
-        out = []
-        for stop in self.stops:
-            out.append(ahead)
-            if stop.arrived_at is None:
-                ahead += 1
-        return out
+        """For each remaining stop, how many stops the driver makes before reaching it
+        (fixed for the plan's life: a visit makes a new plan)."""
+        if self._away is None:
+            ahead = 0
+            out = []
+            for stop in self.stops:
+                out.append(ahead)
+                if stop.arrived_at is None:
+                    ahead += 1
+            self._away = out
+        return self._away
 
     @property
     def expired(self) -> bool:
