@@ -373,6 +373,12 @@ def message_status_report(*, provider_id: str, provider_status: str, detail: str
                    .filter(pk=reference, channel=Channel.SMS, provider_id="", status__in=UNSETTLED).first())
         if message is not None:
             message.provider_id = provider_id[:100]
+        else:
+            copy = Message.objects.filter(pk=reference, channel=Channel.SMS).exclude(provider_id="").first()
+            if copy is not None:
+                # A second copy exists after all (a lookup missed the first): on the record.
+                _log(copy, copy.status, f"provider reports another copy {provider_id[:40]}: {provider_status}")
+                return None
     if message is None:
         return None
     status = PROVIDER_STATUS.get(provider_status)

@@ -279,3 +279,18 @@ class TestReview:
 
         assert Message.objects.get(pk=message.pk).status == "sent"
         assert message_send(message_id=message.pk) == "skipped" and len(provider.creates) == 1
+
+
+def test_a_report_about_a_second_copy_is_kept_on_the_record(twilio, message, clock):
+    from apps.notifications.services import message_status_report
+
+    twilio([timed_out(), (201, b'{"sid": "SM91", "status": "queued"}')], [listing()])
+    message_send(message_id=message.pk)
+    clock.shift(timedelta(seconds=SETTLE_AFTER_S))
+    message_send(message_id=message.pk)  # the lookup missed the first copy; sent again
+
+    assert message_status_report(provider_id="SM90", provider_status="delivered", reference=message.pk) is None
+
+    message.refresh_from_db()
+    assert (message.status, message.provider_id) == ("sent", "SM91")
+    assert "another copy SM90: delivered" in message.log.order_by("-id").first().detail
