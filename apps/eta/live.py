@@ -130,7 +130,8 @@ class EtaTracker:
             # The batch did not commit: what the plans think they wrote is wrong; reload them.
             logger.warning("ETA batch of %d routes failed", len(predicted), exc_info=True)
             for plan, *_ in predicted:
-                self.invalidate(driver_id=plan.driver_id)
+                if plan.driver_id is not None:  # None would drop every driver's plan
+                    self.invalidate(driver_id=plan.driver_id)
             return 0
         if timings is not None:
             share = (time.perf_counter() - started) / len(predicted)

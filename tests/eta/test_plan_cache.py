@@ -138,3 +138,19 @@ def test_every_route_of_a_flush_writes_its_etas_in_one_statement(started, acme, 
     here = (DEPOT[0] - 0.02, DEPOT[1])
     for route in (started, other):
         assert etas(route)[0] == MORNING + timedelta(minutes=8, seconds=leg(here, east_of_depot(1)))
+
+
+def test_a_batch_that_fails_to_write_drops_its_plans_and_the_next_ping_writes(started, clock, monkeypatch):
+    from apps.eta import services
+
+    def broken(pairs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "write_etas", broken)
+    assert ping(started, (DEPOT[0] - 0.02, DEPOT[1]), clock, after=timedelta(minutes=3)) == 0
+    assert started.driver_id not in live.tracker._plans
+    monkeypatch.undo()
+
+    assert ping(started, (DEPOT[0] - 0.02, DEPOT[1]), clock, after=timedelta(minutes=4)) == 1
+    here = (DEPOT[0] - 0.02, DEPOT[1])
+    assert etas(started)[0] == MORNING + timedelta(minutes=4, seconds=leg(here, east_of_depot(1)))
