@@ -10,19 +10,25 @@ deletes at the end. The routes, stops and orders are inserted in bulk (the bench
 the refresh, not planning); every route is in progress, all 30 stops still to do, with
 time windows, some of them too tight to make (late-risk alerts fire).
 
-Each ping goes through ``EtaTracker.refresh``, the function the fan-out tick calls for a
-driver with a new position: predict every remaining stop, write the ETAs that moved by
-ETA_MIN_CHANGE_S or more (one UPDATE), record the late-risk changes, and push ``etas`` to
-the console group and ``delivery`` to each tracking page concerned (in-memory channel
-layer). Timed per ping:
+Each round is one ping per driver and then one ``EtaTracker.flush``, the function the
+fan-out tick calls: predict every remaining stop of each route, write the ETAs that moved
+by ETA_MIN_CHANGE_S or more (one UPDATE for all routes of the flush), record the
+late-risk changes, and push ``etas`` to the console group and ``delivery`` to each
+tracking page concerned (in-memory channel layer). Timed per ping:
 
-* ``live, cold``: the first ping of each driver: the plan is loaded (3 queries and a
+* ``live, cold``: the first ping of each driver: the plan is loaded (a few queries and a
   travel-time matrix over 30 stops) and the first ETAs written.
 * ``live, moved`` (the headline): the driver moved 400 m on; every ETA of the route moves
   by more than 30 s, so each ping writes and pushes all 30.
 * ``live, unchanged``: the driver moved 20 m; no ETA moves by 30 s: nothing is written.
-* ``live, reload``: the first ping after a plan's ETA_PLAN_TTL_S (60 s) is up: the
-  route is read again (3 queries), its legs reused when its stops are unchanged.
+* ``live, reload``: the first ping after a plan's ETA_PLAN_TTL_S (60 s) is up: one query
+  checks every due route's stamp (``plans.route_stamps``) and two read the organizations'
+  settings; the routes did not change, so every plan is kept.
+* ``live, reload 1/6 changed`` (in the steady-state average): the same, after one route
+  in six was changed elsewhere (its ``updated_at`` moved, as a visit does): those plans
+  are loaded again (a few queries each, legs reused). One in six because this bench's
+  stops are six minutes apart and a plan is checked every minute: about one check in six
+  finds a visit.
 * ``full refresh``: ``eta_route_refresh`` for the route, as after a replan: reload the
   plan and the position, write every ETA (the peer inside this design).
 * ``naive`` (baseline): what a straightforward implementation does per ping: read the
@@ -142,7 +148,8 @@ def run(args) -> None:
     firsts = {r.pk: list(Stop.objects.filter(route=r).order_by("sequence")
                          .values_list("order__lat", "order__lng")[:1]) for r in routes}
 
-    totals: dict[str, list[float]] = {"live, cold": [], "live, moved": [], "live, unchanged": [], "live, reload": []}
+    totals: dict[str, list[float]] = {"live, cold": [], "live, moved": [], "live, unchanged": [], "live, reload": [],
+                                      "live, reload 1/6 changed": []}
     # CPU time of this process (the machine may be shared: wall time includes waiting for a core).
     cpu_totals: dict[str, list[float]] = {name: [] for name in totals}
 
@@ -162,6 +169,7 @@ def run(args) -> None:
         return [t * 1000 for t in timings]
 
     rows: dict[str, list[list[float]]] = {"live, cold": [], "live, moved": [], "live, unchanged": [], "live, reload": [],
+                                          "live, reload 1/6 changed": [],
                                           "full refresh": [], "naive (baseline)": []}
     baseline_n = args.baseline_routes
     # The rounds' clock is fixed, not the wall clock: a slow cold round must not eat the moved
@@ -175,6 +183,11 @@ def run(args) -> None:
         rows["live, unchanged"].append(live_round("live, unchanged", 1580, shift + 2))
         live.tracker.expire()  # every plan due for its ETA_PLAN_TTL_S reload
         rows["live, reload"].append(live_round("live, reload", 1560, shift + 3))
+        # One route in six changed elsewhere since the last check: its stamp moves.
+        Route.objects.filter(pk__in=[r.pk for r in routes[::6]]).update(
+            updated_at=datetime.now(UTC) + timedelta(seconds=rnd + 1))
+        live.tracker.expire()
+        rows["live, reload 1/6 changed"].append(live_round("live, reload 1/6 changed", 1540, shift + 4))
 
         times = []
         for route in routes[:baseline_n]:
@@ -198,7 +211,7 @@ def run(args) -> None:
     print("total s: the whole flush (pushes included) for the live rows, the sum of the pings otherwise; ms/ping = "
           "total / pings. p50 and p95: one driver's refresh (pushes excluded for the live rows).")
     print("cpu ms/ping: this process's CPU time over the flush (live rows), which waiting for a busy core does not inflate.")
-    print(f"{'method':<20} {'pings':>6} {'total s':>8} {'ms/ping':>8} {'cpu ms/ping':>11} {'p50 ms':>7} {'p95 ms':>7}"
+    print(f"{'method':<26} {'pings':>6} {'total s':>8} {'ms/ping':>8} {'cpu ms/ping':>11} {'p50 ms':>7} {'p95 ms':>7}"
           "   ms/ping per round")
     per_ping: dict[str, float] = {}
     cpu_per_ping: dict[str, float | None] = {}
@@ -211,15 +224,16 @@ def run(args) -> None:
         cpu_per_ping[name] = cpu_ms
         p95 = sorted(best)[int(0.95 * (len(best) - 1))]
         cpu_text = f"{cpu_ms:>11.3f}" if cpu_ms is not None else f"{'-':>11}"
-        print(f"{name:<20} {len(best):>6} {total:>8.3f} {per_ping[name]:>8.3f} {cpu_text} {statistics.median(best):>7.3f} "
+        print(f"{name:<26} {len(best):>6} {total:>8.3f} {per_ping[name]:>8.3f} {cpu_text} {statistics.median(best):>7.3f} "
               f"{p95:>7.3f}   " + " ".join(f"{t * 1000 / len(r):.3f}" for t, r in zip(round_totals, per_round, strict=True)))
     moved, unchanged, naive = per_ping["live, moved"], per_ping["live, unchanged"], per_ping["naive (baseline)"]
     # In steady state a driver pinging every ETA_MIN_INTERVAL_S has one reload per
     # ETA_PLAN_TTL_S: the average per ping includes its share.
     per_reload = max(1, round(settings.ETA_PLAN_TTL_S / settings.ETA_MIN_INTERVAL_S))
-    steady = (per_ping["live, reload"] + (per_reload - 1) * moved) / per_reload
+    # The reload that finds one route in six changed: the conservative one.
+    steady = (per_ping["live, reload 1/6 changed"] + (per_reload - 1) * moved) / per_reload
     cpu_moved = cpu_per_ping["live, moved"] or 0.0
-    cpu_steady = ((cpu_per_ping["live, reload"] or 0.0) + (per_reload - 1) * cpu_moved) / per_reload
+    cpu_steady = ((cpu_per_ping["live, reload 1/6 changed"] or 0.0) + (per_reload - 1) * cpu_moved) / per_reload
     verdict = "met" if max(moved, steady) < TARGET_MS else (
         "missed on wall time, met on CPU time" if max(cpu_moved, cpu_steady) < TARGET_MS else "missed")
     print()

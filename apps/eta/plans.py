@@ -1,10 +1,16 @@
 """A route's remaining work as the ETA engine needs it, loaded once and reused for
 every ping until the route changes.
 
-Loading costs three queries (route and stops with their orders, the driver's
-position, the organization's tracking settings) and one travel-time matrix over the
-remaining stops; a ping then costs one ``leg`` question at most (see
-``RoutePlan.to_first``) and arithmetic.
+Loading costs a handful of queries (route and stops with their orders, the
+organization's tracking and notification settings, the prediction rows) and one
+travel-time matrix over the remaining stops; a ping then costs one ``leg`` question at
+most (see ``RoutePlan.to_first``) and arithmetic.
+
+Whether a cached plan still describes its route is asked for all due plans at once
+(``route_stamps``): one query returns, for each driver, the route the engine follows and
+a stamp of everything a plan is built from (the route row, its stops and their orders).
+A plan whose stamp is unchanged is kept; only the organization's settings are read
+again (``rules_refresh``, two queries for every organization of the batch).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, Max
 
 from apps.dispatch.models import Route, RouteStatus, Stop, StopState
 from apps.dispatch.optimization.travel import TravelTimeProvider, _haversine, default_provider
@@ -80,8 +87,12 @@ class RoutePlan:
     first_etas: dict[int, float] = field(default_factory=dict)
     # The organization's notification settings (arriving-soon stops, ETA-change threshold).
     notify: Any = None
+    # What the plan was built from (``route_stamps``); None for a plan whose stamp is
+    # unknown (adopted after a change in this process), which the next check reloads.
+    stamp: tuple | None = None
     # The last provider answer for the first leg: (stop id, seconds, straight-line metres, monotonic time).
     _first_leg: tuple[int, float, float, float] | None = None
+    _away: list[int] | None = None
 
     def clock_start(self, now: float) -> float:
         """A route not started yet does not start before its planned start."""
@@ -125,14 +136,17 @@ class RoutePlan:
         return late(etas, self.stops, margin_s=settings.ETA_LATE_MARGIN_S)
 
     def stops_away(self) -> list[int]:
-        """For each remaining stop, how many stops the driver makes before reaching it."""
-        ahead = 0
-        out = []
-        for stop in self.stops:
-            out.append(ahead)
-            if stop.arrived_at is None:
-                ahead += 1
-        return out
+        """For each remaining stop, how many stops the driver makes before reaching it
+        (fixed for the plan's life: a visit makes a new plan)."""
+        if self._away is None:
+            ahead = 0
+            out = []
+            for stop in self.stops:
+                out.append(ahead)
+                if stop.arrived_at is None:
+                    ahead += 1
+            self._away = out
+        return self._away
 
     @property
     def expired(self) -> bool:
@@ -213,3 +227,47 @@ def driver_position(driver_id: int | None) -> Position | None:
     row = (DriverPosition.objects.filter(driver_id=driver_id, device_time__isnull=False)
            .values_list("lat", "lng", "device_time").first())
     return Position(row[0], row[1], row[2].timestamp()) if row else None
+
+
+Stamp = tuple
+
+
+def route_stamps(driver_ids: list[int]) -> dict[int, tuple[int, Stamp]]:
+    """For each driver with an active route: the route the ETA engine follows (the one
+    under way, else the earliest published) and its stamp, in one query for all drivers.
+
+    The stamp changes whenever something a plan is built from changes: the route row
+    (status, driver, version, ``updated_at``, which ``eta_route_refresh`` also moves on
+    every change to a dispatched route), its stops (count, latest ``updated_at``: a visit,
+    a cancellation, a new sequence) and their orders (latest ``updated_at``: an address
+    or a window edited). Read before the plan it validates: a change committing in
+    between leaves a newer stamp for the next check to see."""
+    rows = (Route.objects.filter(driver_id__in=driver_ids, status__in=ACTIVE_STATUSES)
+            .annotate(stops_n=Count("stops"), stops_at=Max("stops__updated_at"),
+                      orders_at=Max("stops__order__updated_at"))
+            .order_by()
+            .values_list("pk", "driver_id", "status", "date", "version", "updated_at", "stops_n", "stops_at",
+                         "orders_at"))
+    chosen: dict[int, tuple[tuple, int, Stamp]] = {}
+    for pk, driver_id, status, day, *stamp in rows:
+        rank = (status != RouteStatus.IN_PROGRESS, day, pk)
+        current = chosen.get(driver_id)
+        if current is None or rank < current[0]:
+            chosen[driver_id] = (rank, pk, (status, *stamp))
+    return {driver_id: (pk, stamp) for driver_id, (_, pk, stamp) in chosen.items()}
+
+
+def rules_refresh(plans: list[RoutePlan]) -> None:
+    """Read the organizations' tracking and notification settings again for kept plans
+    (two queries whatever the number of plans): a setting changed in the console applies
+    from the next check, as it would with a reload."""
+    from apps.notifications.models import NotificationSettings
+    from apps.tracking.models import TrackingSettings
+
+    orgs = {plan.org_id for plan in plans}
+    tracking = {row.org_id: row for row in TrackingSettings.objects.filter(org_id__in=orgs)}
+    notify = {row.org_id: row for row in NotificationSettings.objects.filter(org_id__in=orgs)}
+    for plan in plans:
+        rules = tracking.get(plan.org_id) or TrackingSettings(org_id=plan.org_id)
+        plan.visibility = Visibility(rules.driver_visible_within_stops, rules.driver_visible_within_minutes)
+        plan.notify = notify.get(plan.org_id) or NotificationSettings(org_id=plan.org_id)

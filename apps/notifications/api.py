@@ -77,14 +77,17 @@ class TwilioView(APIView):
 
 
 class TwilioStatusView(TwilioView):
-    """``POST /api/v1/notifications/twilio/status/``: delivery reports (StatusCallback)."""
+    """``POST /api/v1/notifications/twilio/status/?message=<id>``: delivery reports
+    (StatusCallback). ``message`` is our id, set on the callback URL at send time and
+    covered by Twilio's signature (it signs the full URL)."""
 
     @extend_schema(request=None, responses={204: None}, auth=[])
     def post(self, request: Request) -> Response:
         params = self.verified(request)
         detail = " ".join(filter(None, [params.get("ErrorCode", ""), params.get("ErrorMessage", "")]))
+        reference = request.query_params.get("message", "")
         message_status_report(provider_id=params.get("MessageSid", ""), provider_status=params.get("MessageStatus", ""),
-                              detail=detail)
+                              detail=detail, reference=int(reference) if reference.isdigit() else None)
         return Response(status=204)
 
 

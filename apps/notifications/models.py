@@ -80,6 +80,8 @@ class MessageStatus(models.TextChoices):
     PENDING = "pending", "Waiting to be sent"
     SENDING = "sending", "Being sent"
     RETRY = "retry", "Provider unavailable; will retry"
+    UNCONFIRMED = "unconfirmed", "Outcome unknown; settling it before any resend"
+    REVIEW = "review", "Outcome unknown; left for a person (never resent blindly)"
     SENT = "sent", "Accepted by the provider"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
@@ -100,6 +102,11 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.PENDING)
     status_detail = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When the latest call to the provider started (recorded before the call): a lookup
+    # after an unknown outcome searches the provider from then on.
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    # Lookups made to settle an unknown outcome (``services.message_send``).
+    checks = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

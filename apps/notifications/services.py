@@ -13,9 +13,12 @@ Exactly-once, as far as a provider allows it:
   never both send it; then it calls the provider outside any transaction.
 - **A provider outage delays**: a ``TransientError`` puts the message back to ``retry``
   with exponential backoff (30 s doubling, capped at 30 min, for up to NOTIFY_MAX_ATTEMPTS
-  attempts) and re-enqueues the task. A ``PermanentError`` fails it. The one ambiguous case is
-  a timeout after the provider accepted the message: it is retried (at least once), and
-  said so in docs/notifications.md.
+  attempts) and re-enqueues the task. A ``PermanentError`` fails it.
+- **An unknown outcome never resends blindly**: a call that may have reached the provider
+  (``OutcomeUnknown``: a read timeout, a dropped connection, a gateway timeout) or a worker
+  that died mid-call leaves the message ``unconfirmed``; it is then settled by the
+  provider's status callback (which carries our message id), a lookup at the provider, a
+  resend only on channels that dedupe, or a person (``review``). docs/notifications.md.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template import Context, Template
 from django.utils import timezone
 
@@ -37,7 +40,7 @@ from apps.tracking.models import TrackingToken
 from apps.tracking.privacy import eta_window
 from apps.tracking.selectors import tracking_settings
 
-from .channels import Outbound, PermanentError, TransientError, backend
+from .channels import Outbound, OutcomeUnknown, PermanentError, SendResult, TransientError, backend
 from .models import (
     Channel,
     Message,
@@ -193,29 +196,65 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_MAX_S, BACKOFF_S * 2 ** max(0, attempts - 1)))
 
 
-def message_send(*, message_id: int, now: datetime | None = None) -> str:
-    """Send a due message once. Returns ``sent``, ``retry`` (the caller re-enqueues for
-    ``next_attempt_at``), ``failed``, ``not_due`` or ``skipped`` (not ours to send: already
-    sent, being sent, or suppressed)."""
-    now = now or timezone.now()
-    claimable = Message.objects.filter(pk=message_id, status__in=(MessageStatus.PENDING, MessageStatus.RETRY))
-    if job_is_rerun():  # this job's worker died mid-send, before the provider took the message
-        claimable = Message.objects.filter(Q(status__in=(MessageStatus.PENDING, MessageStatus.RETRY)) | Q(
-            status=MessageStatus.SENDING, updated_at__lt=rerun_claim_cutoff(now=now)), pk=message_id)
-    if claimable.filter(next_attempt_at__gt=now).exists():
-        return "not_due"
-    # The claim: of two workers holding the same task, one moves the row on.
-    if not claimable.update(status=MessageStatus.SENDING, attempts=F("attempts") + 1, updated_at=now):
-        return "skipped"
-    message = Message.objects.get(pk=message_id)
+SETTLE_AFTER_S = 120  # Twilio's status callback (or the lookup) after an unknown outcome
+SETTLE_CHECKS = 6  # lookups, 2 min doubling to about an hour, before a person is asked
+SENDABLE = (MessageStatus.PENDING, MessageStatus.RETRY, MessageStatus.UNCONFIRMED)
+
+
+def _outbound(message: Message) -> Outbound:
     extra: dict[str, str] = {}
     if message.channel == Channel.PUSH:
         sub = PushSubscription.objects.filter(order_id=message.order_id, endpoint=message.recipient).first()
         extra = {"p256dh": sub.p256dh, "auth": sub.auth} if sub else {}
-    outbound = Outbound(message_id=message.pk, recipient=message.recipient, body=message.body,
-                        subject=message.subject, extra=extra)
+    return Outbound(message_id=message.pk, recipient=message.recipient, body=message.body, subject=message.subject,
+                    extra=extra)
+
+
+def message_send(*, message_id: int, now: datetime | None = None) -> str:
+    """Send a due message once. Returns ``sent``, ``retry`` (the caller re-enqueues for
+    ``next_attempt_at``), ``failed``, ``review``, ``not_due`` or ``skipped`` (not ours to
+    send: already sent, being sent, or suppressed).
+
+    The attempt is recorded before the provider is called (``sending``, ``attempted_at``,
+    committed: no transaction is open here), so a worker that dies mid-call leaves a
+    trace the sweep finds. An unknown outcome (``OutcomeUnknown``) is never retried
+    blindly: the message waits as ``unconfirmed``, and its next run settles it first
+    (``_settle``)."""
+    now = now or timezone.now()
+    row = Message.objects.filter(pk=message_id).values_list("status", "next_attempt_at", "updated_at").first()
+    if row is None:
+        return "skipped"
+    prior, due, touched = row
+    # This job's worker died mid-send (its job runs again, apps/common/jobs.py): whether
+    # the provider took the message is unknown, so it is settled like any unknown outcome.
+    orphaned = prior == MessageStatus.SENDING and job_is_rerun() and touched < rerun_claim_cutoff(now=now)
+    if not orphaned and prior not in SENDABLE:
+        return "skipped"
+    if not orphaned and due is not None and due > now:
+        return "not_due"
+    # The claim: of two workers holding the same task, one moves the row on.
+    if not Message.objects.filter(pk=message_id, status=prior, updated_at=touched).update(
+            status=MessageStatus.SENDING, updated_at=now):
+        return "skipped"
+    message = Message.objects.get(pk=message_id)
+    channel = backend(message.channel)
+    outbound = _outbound(message)
+    if prior == MessageStatus.UNCONFIRMED or orphaned:
+        verdict = _settle(message, channel, outbound, now)
+        if verdict is not None:
+            return verdict
+    message.attempts += 1
+    Message.objects.filter(pk=message.pk).update(attempts=message.attempts, attempted_at=now, checks=0)
     try:
-        result = backend(message.channel).send(outbound)  # outside any transaction: network I/O
+        result = channel.send(outbound)  # outside any transaction: network I/O
+    except OutcomeUnknown as exc:
+        due = now + timedelta(seconds=SETTLE_AFTER_S)
+        if Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.UNCONFIRMED, next_attempt_at=due, status_detail=str(exc)[:500], updated_at=now):
+            _log(message, MessageStatus.UNCONFIRMED,
+                 f"attempt {message.attempts}: {exc}; the provider may have it: settling at {due.isoformat()}, "
+                 "not resending blindly", at=now)
+        return "retry"
     except TransientError as exc:
         if message.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
             _finish(message, MessageStatus.FAILED, f"gave up after {message.attempts} attempts: {exc}", now)
@@ -227,15 +266,89 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         return "retry"
     except PermanentError as exc:
         if message.channel == Channel.PUSH:
+            # The push service says the subscription ended (404/410) or the endpoint is
+            # refused: drop it, later messages go by SMS or email.
             PushSubscription.objects.filter(order_id=message.order_id, endpoint=message.recipient).update(gone_at=now)
         _finish(message, MessageStatus.FAILED, str(exc), now)
         return "failed"
+    _accepted(message, result, now)
+    return "sent"
+
+
+def _accepted(message: Message, result: SendResult, now: datetime, note: str = "") -> None:
+    """The provider has the message. Only a message still ``sending`` moves: a delivery
+    report that raced our call (the status callback) is never undone."""
     status = MessageStatus.DELIVERED if result.delivered else MessageStatus.SENT
-    Message.objects.filter(pk=message.pk).update(
+    moved = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
         status=status, provider_id=result.provider_id[:100], sent_at=now,
         delivered_at=now if result.delivered else None, status_detail=result.detail[:500], updated_at=now)
-    _log(message, status, result.detail or result.provider_id, at=now)
-    return "sent"
+    if not moved:
+        Message.objects.filter(pk=message.pk, provider_id="").update(provider_id=result.provider_id[:100])
+    _log(message, status, " ".join(filter(None, [note, result.detail or result.provider_id])), at=now)
+
+
+def _settle(message: Message, channel: Any, outbound: Outbound, now: datetime) -> str | None:
+    """An earlier attempt's outcome is unknown (the call timed out after sending, or its
+    worker died mid-call). Caller claimed the message (``sending``). Returns None when
+    sending again cannot make a second copy, else what happened:
+
+    - a channel that dedupes (``resend_is_safe``: push Topic and tag, email Message-ID,
+      the log) sends again;
+    - a channel that can be asked (Twilio: ``lookup``) is asked for the text since the
+      attempt began: found, the message is ``sent`` with the provider's id and not sent
+      again; not found, it is sent again; no answer, asked again later (2 min doubling),
+      and after SETTLE_CHECKS unanswered lookups left for a person (``review``);
+    - any other channel goes to ``review`` at once."""
+    since = message.attempted_at or message.created_at
+    if channel.resend_is_safe:
+        _log(message, MessageStatus.SENDING, "outcome of the last attempt unknown; this channel keeps one copy of a "
+             "message sent twice: sending again", at=now)
+        return None
+    try:
+        found = channel.lookup(outbound, since=since)
+    except NotImplementedError:
+        _finish(message, MessageStatus.REVIEW, "outcome unknown and the provider cannot be asked: check before "
+                "sending again", now)
+        return "review"
+    except TransientError as exc:
+        checks = message.checks + 1
+        if checks >= SETTLE_CHECKS:
+            Message.objects.filter(pk=message.pk).update(checks=checks)
+            _finish(message, MessageStatus.REVIEW, f"outcome unknown after {checks} lookups ({exc}): check with the "
+                    "provider before sending again", now)
+            return "review"
+        due = now + timedelta(seconds=SETTLE_AFTER_S * 2 ** (checks - 1))
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.UNCONFIRMED, checks=checks, next_attempt_at=due,
+                                                     status_detail=str(exc)[:500], updated_at=now)
+        _log(message, MessageStatus.UNCONFIRMED, f"lookup {checks} failed: {exc}; next at {due.isoformat()}", at=now)
+        return "retry"
+    if found is not None:
+        _accepted(message, found, now, note="the provider has it from the unanswered attempt; not sent again:")
+        return "sent"
+    _log(message, MessageStatus.SENDING, "the provider has no such message since the unanswered attempt: sending "
+         "again", at=now)
+    return None
+
+
+def message_review_settle(*, message_id: int, resend: bool, by: str) -> bool:
+    """A person settled a message left for review (they checked the provider's console):
+    ``resend`` queues it again, otherwise it is recorded as sent. Only a message still in
+    ``review`` moves; returns whether it did."""
+    from .tasks import notification_send
+
+    now = timezone.now()
+    if resend:
+        moved = Message.objects.filter(pk=message_id, status=MessageStatus.REVIEW).update(
+            status=MessageStatus.RETRY, next_attempt_at=now, checks=0, status_detail=f"send again ({by})", updated_at=now)
+    else:
+        moved = Message.objects.filter(pk=message_id, status=MessageStatus.REVIEW).update(
+            status=MessageStatus.SENT, sent_at=now, status_detail=f"confirmed sent ({by})", updated_at=now)
+    if moved:
+        _log(Message(pk=message_id), MessageStatus.RETRY if resend else MessageStatus.SENT,
+             f"{'send again' if resend else 'confirmed sent at the provider'}, by {by}", at=now)
+        if resend:
+            transaction.on_commit(lambda: notification_send.enqueue(message_id))
+    return bool(moved)
 
 
 def _finish(message: Message, status: str, detail: str, now: datetime) -> None:
@@ -246,22 +359,45 @@ def _finish(message: Message, status: str, detail: str, now: datetime) -> None:
 # Provider statuses (Twilio's MessageStatus) in our terms; others are only logged.
 PROVIDER_STATUS = {"delivered": MessageStatus.DELIVERED, "undelivered": MessageStatus.FAILED,
                    "failed": MessageStatus.FAILED}
+# Any report at all proves the provider took the message.
+UNSETTLED = (MessageStatus.SENDING, MessageStatus.UNCONFIRMED, MessageStatus.REVIEW)
 
 
 @transaction.atomic
-def message_status_report(*, provider_id: str, provider_status: str, detail: str = "") -> Message | None:
+def message_status_report(*, provider_id: str, provider_status: str, detail: str = "",
+                          reference: int | None = None) -> Message | None:
     """A delivery report from the provider (e.g. Twilio's status callback). Logged always;
-    the message's status moves only forward (a late "sent" never undoes "delivered")."""
+    the message's status moves only forward (a late "sent" never undoes "delivered").
+
+    ``reference`` is our message id, carried in the callback URL: a report about a
+    message whose create call went unanswered finds it, learns the provider's id, and
+    settles the unknown outcome (the message is not sent again)."""
+    if not provider_id:
+        return None
     message = Message.objects.select_for_update().filter(provider_id=provider_id).first()
-    if message is None or not provider_id:
+    if message is None and reference is not None:
+        message = (Message.objects.select_for_update()
+                   .filter(pk=reference, channel=Channel.SMS, provider_id="", status__in=UNSETTLED).first())
+        if message is not None:
+            message.provider_id = provider_id[:100]
+        else:
+            copy = Message.objects.filter(pk=reference, channel=Channel.SMS).exclude(provider_id="").first()
+            if copy is not None:
+                # A second copy exists after all (a lookup missed the first): on the record.
+                _log(copy, copy.status, f"provider reports another copy {provider_id[:40]}: {provider_status}")
+                return None
+    if message is None:
         return None
     status = PROVIDER_STATUS.get(provider_status)
     now = timezone.now()
-    if status is not None and message.status in (MessageStatus.SENT, MessageStatus.SENDING):
+    if message.status in UNSETTLED:
+        message.status, message.status_detail = status or MessageStatus.SENT, detail or provider_status
+        message.sent_at = message.sent_at or now
+    elif status is not None and message.status == MessageStatus.SENT:
         message.status, message.status_detail = status, detail or provider_status
-        if status == MessageStatus.DELIVERED:
-            message.delivered_at = now
-        message.save(update_fields=["status", "status_detail", "delivered_at", "updated_at"])
+    if message.status == MessageStatus.DELIVERED and message.delivered_at is None:
+        message.delivered_at = now
+    message.save(update_fields=["status", "status_detail", "provider_id", "sent_at", "delivered_at", "updated_at"])
     _log(message, status or message.status, f"provider: {provider_status} {detail}".strip(), at=now)
     return message
 
@@ -313,12 +449,12 @@ def message_request_later(*, org_id: int, order_id: int, trigger: str) -> None:
 def messages_sweep(*, now: datetime | None = None, stuck_after: timedelta = timedelta(minutes=10)) -> dict[str, int]:
     """Repair what a crash can leave behind, so a message is delayed, not lost:
 
-    - a message left ``sending`` for ``stuck_after`` (its worker died mid-send) goes back to
-      ``retry``: it may have reached the provider, so it may arrive twice (the ambiguous case
-      of docs/notifications.md), which is better than never;
-    - a ``pending``/``retry`` message overdue by ``stuck_after`` has lost its job (a pruned
-      task row, a restored database): its job is queued again. The send claims the row, so
-      a message with two jobs is still sent once.
+    - a message left ``sending`` for ``stuck_after`` (its worker died mid-send) may have
+      reached the provider: it becomes ``unconfirmed``, and its job settles it before any
+      resend (``_settle``: the provider is asked, or the channel dedupes, or a person);
+    - a ``pending``/``retry``/``unconfirmed`` message overdue by ``stuck_after`` has lost
+      its job (a pruned task row, a restored database): its job is queued again. The send
+      claims the row, so a message with two jobs is still sent once.
     """
     from .tasks import notification_send
 
@@ -327,9 +463,10 @@ def messages_sweep(*, now: datetime | None = None, stuck_after: timedelta = time
                  .values_list("pk", flat=True))
     for pk in stuck:
         if Message.objects.filter(pk=pk, status=MessageStatus.SENDING).update(
-                status=MessageStatus.RETRY, next_attempt_at=now, updated_at=now):
-            _log(Message(pk=pk), MessageStatus.RETRY, "the worker stopped mid-send; sending again", at=now)
-    overdue = list(Message.objects.filter(status__in=(MessageStatus.PENDING, MessageStatus.RETRY),
+                status=MessageStatus.UNCONFIRMED, next_attempt_at=now, updated_at=now):
+            _log(Message(pk=pk), MessageStatus.UNCONFIRMED,
+                 "the worker stopped mid-send; the provider may have it: settling before any resend", at=now)
+    overdue = list(Message.objects.filter(status__in=SENDABLE,
                                           next_attempt_at__lt=now - stuck_after).values_list("pk", flat=True))
     for pk in [*stuck, *overdue]:
         notification_send.enqueue(pk)

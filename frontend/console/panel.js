@@ -185,7 +185,7 @@ export function StopDetail({ stop, route, tz, onClose }) {
 }
 
 const MESSAGE_STATUS = { pending: "Waiting", sending: "Sending", retry: "Retrying", sent: "Sent", delivered: "Delivered",
-  failed: "Failed", suppressed: "Not sent" };
+  failed: "Failed", suppressed: "Not sent", unconfirmed: "Checking with the provider", review: "Needs review" };
 
 // The customer's notifications for this order and what became of each (docs/notifications.md).
 function Messages({ orderId, tz }) {

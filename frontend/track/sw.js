@@ -6,8 +6,10 @@ self.addEventListener("push", (event) => {
   } catch {
     data = { body: event.data ? event.data.text() : "" };
   }
+  // The tag is per message: a copy sent again after an unknown outcome replaces the
+  // first instead of showing twice (docs/notifications.md).
   event.waitUntil(self.registration.showNotification(data.title || "Your delivery", {
-    body: data.body || "", data: { url: data.url || "/" },
+    body: data.body || "", data: { url: data.url || "/" }, ...(data.tag ? { tag: data.tag } : {}),
   }));
 });
 

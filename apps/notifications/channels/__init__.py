@@ -1,6 +1,8 @@
 """Channels behind one interface: ``send(outbound) -> SendResult``, raising
-``TransientError`` (retry later: an outage, a rate limit, a timeout) or
-``PermanentError`` (never retry: a bad number, an expired subscription).
+``TransientError`` (retry later: an outage, a rate limit, a connection refused),
+``PermanentError`` (never retry: a bad number, an expired subscription) or
+``OutcomeUnknown`` (the provider may have taken it: settle before sending again, see
+``base.Settle``).
 
 Each backend has one I/O seam that tests replace with a fake transport: Django's email
 backend for email, ``TwilioSms.transport`` for SMS, ``WebPush.session`` (pywebpush's
@@ -11,9 +13,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .base import Outbound, PermanentError, SendResult, TransientError
+from .base import Outbound, OutcomeUnknown, PermanentError, SendResult, TransientError
 
-__all__ = ["Outbound", "PermanentError", "SendResult", "TransientError", "backend"]
+__all__ = ["Outbound", "OutcomeUnknown", "PermanentError", "SendResult", "TransientError", "backend"]
 
 
 def backend(channel: str):

@@ -8,15 +8,24 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from .base import Outbound, PermanentError, SendResult, TransientError
+from .base import Outbound, PermanentError, SendResult, Settle, TransientError
 
 
-class EmailChannel:
+def message_id_header(message_id: int) -> str:
+    """One Message-ID per message, the same on every attempt: mail servers and clients
+    take two copies with one Message-ID for one message."""
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "lastmile.invalid"
+    return f"<lastmile-message-{message_id}@{domain}>"
+
+
+class EmailChannel(Settle):
     name = "email"
+    resend_is_safe = True  # the same Message-ID on every attempt
 
     def send(self, outbound: Outbound) -> SendResult:
         email = EmailMessage(subject=outbound.subject, body=outbound.body, from_email=settings.DEFAULT_FROM_EMAIL,
-                             to=[outbound.recipient], headers={"X-Lastmile-Message": str(outbound.message_id)})
+                             to=[outbound.recipient], headers={"X-Lastmile-Message": str(outbound.message_id),
+                                                               "Message-ID": message_id_header(outbound.message_id)})
         try:
             sent = email.send()  # MAILERS["default"]
         except smtplib.SMTPRecipientsRefused as exc:
