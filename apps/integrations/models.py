@@ -108,6 +108,11 @@ class InboundMessage(models.Model):
     topic = models.CharField(max_length=100, blank=True)
     headers = models.JSONField(default=dict)
     body = models.BinaryField()
+    # SHA-256 of the body as received (hex): what stays of it once retention has purged
+    # the raw body and headers (personal data), so the audit record can still prove
+    # which bytes were received.
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
     # The partner's idempotency key (webhook/event id, or order + modification time);
     # NULL when the message carries none, in which case it is never deduplicated.
     dedupe_key = models.CharField(max_length=255, null=True, blank=True)
