@@ -164,6 +164,25 @@ class ExternalOrder(models.Model):
         return f"{self.connection_id}:{self.external_id}"
 
 
+class ExternalFulfillmentOrder(models.Model):
+    """Which partner order a Shopify fulfillment order belongs to: its webhooks name only
+    the fulfillment order. Learned before or after the order itself arrives, so it links
+    by the partner's order id rather than to our order."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="fulfillment_orders")
+    fulfillment_order_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "fulfillment_order_id"], name="external_fulfillment_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.fulfillment_order_id} -> {self.external_id}"
+
+
 # --- outbound -----------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
@@ -31,6 +31,9 @@ from apps.dispatch.services.orders import order_cancel, order_create, order_upda
 from ..adapters import Adapter, adapter_for, load_json
 from ..drafts import Action, Draft, finish
 from ..models import Connection, ExternalOrder, InboundMessage, InboundStatus
+
+if TYPE_CHECKING:
+    from .reconcile import ApiTransport
 
 logger = logging.getLogger(__name__)
 
@@ -240,8 +243,12 @@ def _park(message: InboundMessage, reason: str, problems: list[dict[str, Any]] |
     message.problems = problems if problems is not None else message.problems
 
 
-def inbound_process(*, message_id: int) -> InboundMessage:
-    """Apply a stored message once. Safe to run again: a message already processed is left alone."""
+def inbound_process(*, message_id: int, transport: ApiTransport | None = None) -> InboundMessage:
+    """Apply a stored message once. Safe to run again: a message already processed is left alone.
+    ``transport`` is for the partner API calls some messages need first (tests pass a fake)."""
+    from .fulfillment import fulfillment_order_lookup
+
+    fulfillment_order_lookup(message_id=message_id, transport=transport)  # network: before the lock
     with transaction.atomic():
         message = (InboundMessage.objects.select_for_update(of=("self",))
                    .select_related("connection", "connection__org").get(pk=message_id))
@@ -272,6 +279,11 @@ def _apply(message: InboundMessage) -> None:
         return
     if draft.blocking or (draft.action == Action.UPSERT and draft.order is None):
         _park(message, draft.reason or "the order could not be read")
+        return
+    if draft.fulfillment_order_id:
+        from .fulfillment import fulfillment_apply
+
+        fulfillment_apply(message=message, draft=draft, actor=_actor(connection))
         return
     link = (ExternalOrder.objects.select_for_update().select_related("order")
             .filter(connection=connection, external_id=draft.external_id).first())
