@@ -207,3 +207,27 @@ def test_other_fulfillment_order_topics_are_recorded_and_ignored(web, shopify):
     message = _processed(_send(web, shopify, "order_routing_complete", HOLD_RELEASED, "routing"))
 
     assert message.status == "ignored"
+
+
+def test_goods_moved_to_another_location_are_checked_by_a_dispatcher_and_the_body_names_the_order(web, shopify):
+    body = realworld_bytes(DOCS_ORDER)
+    deliver(web, shopify, body, shopify_headers(body, event_id="order"))
+    run_worker()
+    # Written by us, modelled on Shopify's docs: the REST FulfillmentOrder resource (which
+    # carries order_id) in the shape of the move answer (original / moved / remaining) and the
+    # fulfillment_orders/moved topic's description (destination_location_id).
+    moved = {
+        "original_fulfillment_order": {"id": 1046000815, "shop_id": 548380009, "order_id": int(ORDER_ID),
+                                       "assigned_location_id": 24826418, "status": "closed"},
+        "moved_fulfillment_order": {"id": 1046000816, "shop_id": 548380009, "order_id": int(ORDER_ID),
+                                    "assigned_location_id": 655441491, "status": "open"},
+        "remaining_fulfillment_order": None,
+        "destination_location_id": 655441491,
+    }
+
+    message = _processed(_send(web, shopify, "moved", moved, "moved"))
+
+    assert (message.status, message.attention, message.order_id) == ("processed", True, Order.objects.get().pk)
+    assert "moved to location 655441491" in message.reason
+    assert set(ExternalFulfillmentOrder.objects.values_list("fulfillment_order_id", flat=True)) == {
+        "1046000815", "1046000816"}
