@@ -4,21 +4,26 @@
     .venv/bin/python -m bench.inbound --quick    # 2 rounds of 6 s, well inside a minute
 
 Runs against PostgreSQL (default: the database ``lastmile_bench_inbound``, created if
-missing; set ``--database-url``), migrating it if needed. The bench starts one ``daphne``
-process on a free loopback port and, in interleaved rounds, drives two endpoints with the same
-number of concurrent keep-alive clients:
+missing; set ``--database-url``), migrating it if needed. The bench starts ``--servers``
+``daphne`` processes (default one per core, at most two, as docs/deploy.md runs them) on
+free loopback ports and, in interleaved rounds, drives two endpoints with the same number
+of concurrent keep-alive connections spread over them:
 
-* ``noop``: ``POST /hooks/noop``, unauthenticated, does nothing: the server's floor.
+* ``noop``: ``POST /hooks/noop``, unauthenticated, does nothing: the server's floor for a
+  request on the webhook path (the same ASGI front, apps/integrations/front.py).
 * ``shopify``: ``POST /hooks/<token>``, the real inbound path: HMAC over the raw body,
-  connection lookup, raw message + headers stored and its processing task enqueued in
-  one transaction, 200. Every request has its own ``X-Shopify-Event-Id``, so each one
-  is stored (no deduplication shortcut). Processing is not running: the figure is the
-  acknowledgement a store waits for.
+  raw message + headers stored and its processing task enqueued (one statement, grouped
+  with the requests that arrived meanwhile), 200 after the commit. Every request has its
+  own ``X-Shopify-Event-Id``, so each one is stored (no deduplication shortcut).
+  Processing is not running: the figure is the acknowledgement a store waits for.
 
-Bodies and signatures are computed before timing. Each figure is the best round
-(requests/s) with its latency percentiles. At the end the bench checks that every
-accepted request was stored exactly once, then removes its organization, messages and
-tasks. The last line printed is the headline.
+The load generator is an asyncio protocol per connection sending requests built (and
+signed) before timing, so it leaves the cores to the server. Each figure is the best
+round (requests/s) with its latency percentiles, and the CPU time the servers and the
+PostgreSQL backends serving the bench database spent per request (robust to other load
+on the machine). At the end the bench checks that every acknowledged request was stored
+exactly once, then removes its organization, messages and tasks. The last line printed
+is the headline.
 """
 
 from __future__ import annotations
