@@ -14,6 +14,7 @@ from ..adapters import load_json
 from ..drafts import Action, Draft
 from ..models import ConnectionKind, ExternalFulfillmentOrder, ExternalOrder, InboundMessage, InboundStatus
 from ..shopify import fulfillment as shopify_fulfillment
+from ..shopify.api import auth_headers
 from .reconcile import ApiTransport, default_transport
 
 logger = logging.getLogger(__name__)
@@ -37,12 +38,12 @@ def fulfillment_order_lookup(*, message_id: int, transport: ApiTransport | None 
     do not know yet and the connection has API credentials; remember the answer. Network
     I/O: called before the message's transaction, never inside it. Any failure leaves the
     link unknown (the message is then parked with the reason, and can be reprocessed)."""
-    message = (InboundMessage.objects.select_related("connection")
-               .only("topic", "body", "status", "connection__kind", "connection__store", "connection__api")
-               .get(pk=message_id))
+    topic, status, kind = InboundMessage.objects.values_list("topic", "status", "connection__kind").get(pk=message_id)
+    if status != InboundStatus.RECEIVED or kind != ConnectionKind.SHOPIFY or topic not in shopify_fulfillment.TOPICS:
+        return None  # every other message: one small query, no body loaded
+    message = InboundMessage.objects.select_related("connection").get(pk=message_id)
     connection = message.connection
-    if (message.status != InboundStatus.RECEIVED or connection.kind != ConnectionKind.SHOPIFY
-            or message.topic not in shopify_fulfillment.TOPICS or not connection.api.get("token")):
+    if not connection.api.get("token"):
         return None
     try:
         payload = load_json(bytes(message.body))
@@ -55,8 +56,6 @@ def fulfillment_order_lookup(*, message_id: int, transport: ApiTransport | None 
     found = shopify_fulfillment.subject(message.topic, payload) or {}
     if found.get("order_id") not in (None, ""):
         return None  # the body names its order
-    from ..shopify.api import auth_headers
-
     url = shopify_fulfillment.fulfillment_order_url(shop=connection.store, fulfillment_order_id=subject)
     try:
         response = (transport or default_transport()).get(url, headers=auth_headers(connection.api), timeout=30)
