@@ -74,7 +74,7 @@ def test_concurrent_requests_are_acknowledged_after_their_commit_and_processed_o
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_the_database_refuses_does_not_sink_the_others_in_its_batch(shopify, monkeypatch):
+def test_no_request_is_answered_before_its_commit_and_one_the_database_refuses_does_not_sink_its_batch(shopify, monkeypatch):
     writer = InboundWriter()
     good = [_item(shopify, f"g{i}") for i in range(3)]
     # An organization that does not exist: the foreign key fails at commit.
@@ -99,6 +99,8 @@ async def _submit_then_flush(writer, send_all):
     task = asyncio.ensure_future(send_all())
     while writer.pending < 4:
         await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert not task.done()  # nobody is answered before the commit
     await asyncio.get_running_loop().run_in_executor(None, _flush_and_close, writer)
     return await task
 
