@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.integrations.front import inbound_front  # noqa: E402
 from apps.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.INPROCESS_WORKER:
@@ -20,7 +21,9 @@ if settings.INPROCESS_WORKER:
     start_inprocess_worker()
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    # Partner webhooks (/hooks/...) are answered ahead of Django's middleware: verified by
+    # their HMAC, they need none of it (apps/integrations/front.py).
+    "http": inbound_front(django_asgi_app),
     # The origin check uses ALLOWED_HOSTS (never "*" in production): a page on another
     # site cannot open a socket with our users' session cookies.
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

@@ -406,6 +406,8 @@ PERIODIC_JOBS: dict[str, dict] = {
                            "every_s": env.int("INTEGRATIONS_SWEEP_EVERY_S", default=60)},
     "integrations-reconcile": {"task": "apps.integrations.tasks.reconcile_all",
                                "every_s": env.int("INTEGRATIONS_RECONCILE_EVERY_S", default=900)},
+    "inbound-retention": {"task": "apps.integrations.tasks.inbound_retention",
+                          "every_s": env.int("INBOUND_RETENTION_EVERY_S", default=3600)},
     # Late location backlogs add route distance without an event: re-settle recent days.
     "reports-settle": {"task": "apps.reports.tasks.reports_settle", "every_s": 3600},
     "pod-media-purge": {"task": "apps.pod.tasks.pod_media_purge",
@@ -555,6 +557,12 @@ WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 INBOUND_DB_THREAD_SENSITIVE = env.bool("INBOUND_DB_THREAD_SENSITIVE", default=False)
 # Threads (and so database connections) per web process for storing inbound webhooks.
 INBOUND_DB_THREADS = env.int("INBOUND_DB_THREADS", default=12)
+# Raw inbound bodies and headers (personal data) of processed messages are emptied after
+# this many days (a connection's options.raw_retention_days overrides it); the audit
+# record and the body's hash stay (apps/integrations/services/retention.py).
+INBOUND_RAW_RETENTION_DAYS = env.int("INBOUND_RAW_RETENTION_DAYS", default=30)
+if INBOUND_RAW_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(f"INBOUND_RAW_RETENTION_DAYS must be at least 1, not {INBOUND_RAW_RETENTION_DAYS!r}.")
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
 # --- end integrations ---------------------------------------------------------
 

@@ -37,6 +37,10 @@ class Action:
     UPSERT = "upsert"
     CANCEL = "cancel"
     IGNORE = "ignore"
+    # Shopify fulfillment orders (shopify/fulfillment.py): changes to an order we hold.
+    HOLD = "hold"  # a person must look at the order before it is delivered
+    NOTE = "note"  # recorded against the order; nothing to change
+    CANCEL_REQUEST = "cancel_request"  # cancel unless a driver already has it
 
 
 @dataclass
@@ -48,6 +52,9 @@ class Draft:
     problems: list[Problem] = field(default_factory=list)
     note: str = ""
     order: OrderIn | None = None
+    # Fulfillment-order webhooks name the fulfillment order, not the order.
+    fulfillment_order_id: str = ""
+    successors: list[str] = field(default_factory=list)
 
     def put(self, name: str, normalize: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Set ``name`` to ``normalize(*args)``, or record why it could not be."""

@@ -22,6 +22,9 @@ class ConnectionOptions(Contract):
     timezone: Annotated[StrictStr, Field(max_length=64)] | None = None
     require_paid: bool | None = Field(None, description="Shopify/WooCommerce: deliver only paid orders "
                                       "(an unpaid order is recorded and ignored until its paid update)")
+    raw_retention_days: int | None = Field(None, ge=1, le=3650, strict=True, description=(
+        "Days the raw body and headers of this connection's processed messages are kept (personal data); "
+        "default INBOUND_RAW_RETENTION_DAYS. The audit record (topic, time, status, body hash) stays."))
 
 
 class ConnectionIn(Contract):

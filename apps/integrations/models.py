@@ -108,6 +108,11 @@ class InboundMessage(models.Model):
     topic = models.CharField(max_length=100, blank=True)
     headers = models.JSONField(default=dict)
     body = models.BinaryField()
+    # SHA-256 of the body as received (hex): what stays of it once retention has purged
+    # the raw body and headers (personal data), so the audit record can still prove
+    # which bytes were received.
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
     # The partner's idempotency key (webhook/event id, or order + modification time);
     # NULL when the message carries none, in which case it is never deduplicated.
     dedupe_key = models.CharField(max_length=255, null=True, blank=True)
@@ -157,6 +162,25 @@ class ExternalOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_id}:{self.external_id}"
+
+
+class ExternalFulfillmentOrder(models.Model):
+    """Which partner order a Shopify fulfillment order belongs to: its webhooks name only
+    the fulfillment order. Learned before or after the order itself arrives, so it links
+    by the partner's order id rather than to our order."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="fulfillment_orders")
+    fulfillment_order_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "fulfillment_order_id"], name="external_fulfillment_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.fulfillment_order_id} -> {self.external_id}"
 
 
 # --- outbound -----------------------------------------------------------------

@@ -47,7 +47,7 @@ class InboundMessageSerializer(serializers.ModelSerializer):
         model = InboundMessage
         fields = ["id", "connection", "connection_name", "received_at", "topic", "status", "attention", "reason",
                   "problems", "external_id", "source_updated_at", "order", "duplicates", "attempts", "overrides",
-                  "processed_at"]
+                  "processed_at", "body_sha256", "raw_purged_at"]
 
 
 class InboundMessageDetailSerializer(InboundMessageSerializer):

@@ -49,3 +49,12 @@ def reconcile_all() -> int:
     for connection_id in ids:
         reconcile_connection.enqueue(connection_id)
     return len(ids)
+
+
+@task(queue_name="default")
+def inbound_retention() -> int:
+    """Periodic: empty the raw body and headers of processed inbound messages past their
+    retention period (personal data), keeping the audit record."""
+    from .services.retention import inbound_purge_raw
+
+    return inbound_purge_raw()

@@ -95,3 +95,27 @@ def run_worker(limit: int = 1000) -> int:
 def _inbound_db_on_the_test_thread(settings):
     # The webhook view's database work must see the test's transaction.
     settings.INBOUND_DB_THREAD_SENSITIVE = True
+
+
+@pytest.fixture
+def production_path(settings, monkeypatch):
+    """The webhook path as a server runs it: connections cached, looked up on the pool's
+    own threads, stored by the group-commit writer's thread. Each holds its own database
+    connection, so tests using it need ``django_db(transaction=True)``; the threads'
+    connections are closed afterwards so the test database can be dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from apps.integrations import hooks
+    from apps.integrations.writer import inbound_writer
+
+    settings.INBOUND_DB_THREAD_SENSITIVE = False
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-inbound-db")
+    monkeypatch.setattr(hooks, "_pool", pool)
+    hooks._cache.clear()
+    yield
+    inbound_writer.stop()
+    pool.submit(connections.close_all).result()
+    pool.shutdown()
+    hooks._cache.clear()

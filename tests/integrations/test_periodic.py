@@ -13,11 +13,13 @@ from apps.integrations.tasks import integrations_sweep, reconcile_all
 
 @pytest.mark.django_db
 def test_the_sweep_and_the_reconciliation_are_scheduled():
-    assert {"integrations-sweep", "integrations-reconcile"} <= set(settings.PERIODIC_JOBS)
+    jobs = {"integrations-sweep", "integrations-reconcile", "inbound-retention"}
+    assert jobs <= set(settings.PERIODIC_JOBS)
     enqueued = periodic_jobs_enqueue_due(now=timezone.now())
-    assert {"integrations-sweep", "integrations-reconcile"} <= set(enqueued)
+    assert jobs <= set(enqueued)
     paths = set(DBTaskResult.objects.values_list("task_path", flat=True))
-    assert {"apps.integrations.tasks.integrations_sweep", "apps.integrations.tasks.reconcile_all"} <= paths
+    assert {"apps.integrations.tasks.integrations_sweep", "apps.integrations.tasks.reconcile_all",
+            "apps.integrations.tasks.inbound_retention"} <= paths
 
 
 @pytest.mark.django_db

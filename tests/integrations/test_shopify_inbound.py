@@ -11,7 +11,14 @@ from django_tasks_db.models import DBTaskResult
 from apps.dispatch.models import Order
 from apps.events.models import Event
 from apps.integrations.models import ExternalOrder, InboundMessage
-from tests.integrations.conftest import deliver, realworld_bytes, realworld_json, run_worker, shopify_headers
+from tests.integrations.conftest import (
+    SHOPIFY_SECRET,
+    deliver,
+    realworld_bytes,
+    realworld_json,
+    run_worker,
+    shopify_headers,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -294,24 +301,25 @@ def test_the_inbound_url_never_redirects(web, shopify, slash, settings):
     assert response.status_code == 200
 
 
-def test_a_secret_rotated_while_the_connection_is_cached_is_honoured_at_once(shopify, settings, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_a_secret_rotated_while_the_connection_is_cached_is_honoured_at_once(shopify, production_path):
+    from asgiref.sync import async_to_sync
     from django.http.request import HttpHeaders
 
     from apps.integrations import hooks
     from apps.integrations.services.connections import connection_rotate_secret
 
-    settings.INBOUND_DB_THREAD_SENSITIVE = False  # the production path: cached connections
-    monkeypatch.setattr(hooks, "close_old_connections", lambda: None)  # it would close the test's database
-    hooks._cache.clear()
     body = realworld_bytes(DOCS_ORDER)
-    first = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="a")))
+
+    def post(event_id: str, secret: str = SHOPIFY_SECRET) -> int:
+        headers = HttpHeaders(shopify_headers(body, event_id=event_id, secret=secret))
+        return async_to_sync(hooks.accept)(token=shopify.token, body=body, headers=headers).status
+
+    first = post("a")  # caches the connection
     connection_rotate_secret(connection=shopify, secret="rotated", grace=timedelta(0))
 
-    after = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="b", secret="rotated")))
-    stale = hooks._verify_and_store(shopify.token, body, HttpHeaders(shopify_headers(body, event_id="c")))
-
-    assert (first.status_code, after.status_code, stale.status_code) == (200, 200, 401)
-    hooks._cache.clear()
+    assert (first, post("b", secret="rotated"), post("c")) == (200, 200, 401)
+    assert InboundMessage.objects.count() == 2
 
 
 def test_an_update_without_coordinates_keeps_those_a_dispatcher_placed(web, shopify):

@@ -17,7 +17,8 @@ from ..models import Connection, ConnectionKind, Mapping
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _SLUG = re.compile(r"[^A-Za-z0-9_.\-]+")
-OPTION_KEYS = frozenset({"default_country", "weight_unit", "dimension_unit", "timezone", "require_paid"})
+OPTION_KEYS = frozenset({"default_country", "weight_unit", "dimension_unit", "timezone", "require_paid",
+                         "raw_retention_days"})
 # Shopify may sign with the old secret for up to an hour after a rotation.
 ROTATION_GRACE = timedelta(hours=24)
 
@@ -42,6 +43,9 @@ def connection_create(*, org: Organization, kind: str, name: str, store: str = "
     unknown = set(options or {}) - OPTION_KEYS
     if unknown:
         errors["options"] = [f"Unknown options: {', '.join(sorted(unknown))}."]
+    retention = (options or {}).get("raw_retention_days")
+    if retention is not None and (type(retention) is not int or not 1 <= retention <= 3650):
+        errors["options"] = ["raw_retention_days must be a whole number of days from 1 to 3650."]
     if kind == ConnectionKind.GENERIC and mapping is None:
         errors["mapping"] = ["A generic connection needs a mapping."]
     if mapping is not None and mapping.org_id != org.pk:

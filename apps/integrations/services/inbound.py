@@ -7,14 +7,17 @@ worker, so a partner gets its 2xx in milliseconds and a bug never costs a delive
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -28,6 +31,9 @@ from apps.dispatch.services.orders import order_cancel, order_create, order_upda
 from ..adapters import Adapter, adapter_for, load_json
 from ..drafts import Action, Draft, finish
 from ..models import Connection, ExternalOrder, InboundMessage, InboundStatus
+
+if TYPE_CHECKING:
+    from .reconcile import ApiTransport
 
 logger = logging.getLogger(__name__)
 
@@ -51,39 +57,181 @@ _NOT_KEPT = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-
 
 
 @dataclass(frozen=True)
+class NewInbound:
+    """A verified request, ready to store: what ``inbound_store`` writes for it."""
+
+    org_id: int
+    connection_id: int
+    topic: str
+    headers: dict[str, str]
+    body: bytes
+    dedupe_key: str | None
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
 class Received:
     message: InboundMessage
     duplicate: bool
 
 
-def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body: bytes,
-                    adapter: Adapter | None = None) -> Received:
-    """Store a request whose signature the caller has verified, and queue its processing.
+def inbound_prepare(*, connection: Connection, headers: Mapping[str, str], body: bytes,
+                    adapter: Adapter | None = None) -> NewInbound:
+    """The row for a request whose signature the caller has verified (pure, no I/O)."""
+    adapter = adapter or adapter_for(connection)
+    return NewInbound(
+        org_id=connection.org_id, connection_id=connection.pk, topic=adapter.topic(headers)[:100],
+        # Every header as received, except credentials a proxy or client might add.
+        headers={name: value for name, value in headers.items() if name.lower() not in _NOT_KEPT},
+        body=body, dedupe_key=(adapter.dedupe_key(headers, body) or None), body_sha256=hashlib.sha256(body).hexdigest(),
+    )
 
-    The message row and its task row commit together: once the partner has its 2xx,
-    the work is durable. A second delivery with the same idempotency key loses the
-    race on the unique constraint and is counted, not stored.
+
+def inbound_store(*, items: Sequence[NewInbound]) -> list[Stored]:
+    """Store verified requests and queue the processing of each new one, atomically;
+    return, in order, each one's message id and whether it was a
+    redelivery (same connection and idempotency key as a stored message: counted on
+    that message, not stored again).
+
+    When this returns the rows are committed (or the caller's transaction holds them):
+    the partner may have its 2xx. On PostgreSQL the messages and their task rows are
+    written by one statement, whatever the number of requests (apps/integrations/writer.py
+    gathers concurrent requests into one call).
     """
+    if not items:
+        return []
+    # One insert per idempotency key; later copies in the same batch are redeliveries.
+    first: dict[tuple[int, str], int] = {}
+    fresh: list[int] = []
+    for index, item in enumerate(items):
+        if item.dedupe_key is None:
+            fresh.append(index)
+        elif (item.connection_id, item.dedupe_key) not in first:
+            first[(item.connection_id, item.dedupe_key)] = index
+            fresh.append(index)
+    if connections["default"].vendor == "postgresql":
+        # A single statement is its own transaction: one round trip stores the batch
+        # (no BEGIN and COMMIT around it), or joins the caller's transaction.
+        inserted = _insert_pg([items[i] for i in fresh])
+    else:
+        with transaction.atomic():
+            inserted = _insert_orm([items[i] for i in fresh])
+    ids: dict[int, int] = {}  # item index -> message id
+    unkeyed = iter(i for i in fresh if items[i].dedupe_key is None)
+    for pk, connection_id, key in inserted:
+        index = next(unkeyed) if key is None else first[(connection_id, key)]
+        ids[index] = pk
+    repeats: dict[tuple[int, str], int] = {}
+    for index, item in enumerate(items):
+        if index not in ids:
+            key = (item.connection_id, item.dedupe_key or "")
+            repeats[key] = repeats.get(key, 0) + 1
+    # Counting redeliveries is bookkeeping on rows already committed: a statement of its own.
+    known = _count_duplicates(repeats) if repeats else {}
+    return [Stored(ids[i], False) if i in ids else Stored(known[(item.connection_id, item.dedupe_key or "")], True)
+            for i, item in enumerate(items)]
+
+
+_MESSAGE_COLUMNS = ("org_id, connection_id, received_at, topic, headers, body, dedupe_key, body_sha256, duplicates, "
+                    "status, attention, reason, problems, overrides, external_id, attempts")
+_MESSAGE_ROW = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 0, 'received', false, '', '[]'::jsonb, '{}'::jsonb, '', 0)"
+
+
+def _insert_pg(items: list[NewInbound]) -> list[tuple[int, int, str | None]]:
+    """One statement: the messages (a redelivery racing in from another process loses on
+    the unique constraint and is skipped) and, for each one inserted, its task row,
+    exactly what ``process_inbound.enqueue`` writes (django-tasks-db's table; the
+    worker's own claim-and-run code runs these in the tests)."""
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
     from ..tasks import process_inbound
 
-    adapter = adapter or adapter_for(connection)
-    # Every header as received, except credentials a proxy or client might add.
-    kept = {name: value for name, value in headers.items() if name.lower() not in _NOT_KEPT}
-    key = adapter.dedupe_key(headers, body)
+    now = timezone.now()
+    params: list[Any] = []
+    for item in items:
+        params += [item.org_id, item.connection_id, now, item.topic, json.dumps(item.headers), item.body,
+                   item.dedupe_key, item.body_sha256]
+    tasks = DBTaskResult._meta.db_table
+    sql = (
+        # Table names come from the models; every value is a parameter.
+        f"WITH new AS (INSERT INTO {InboundMessage._meta.db_table} ({_MESSAGE_COLUMNS}) "  # noqa: S608
+        f"VALUES {', '.join([_MESSAGE_ROW] * len(items))} "
+        "ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING id, connection_id, dedupe_key), "
+        f"queued AS (INSERT INTO {tasks} (id, status, enqueued_at, args_kwargs, priority, task_path, worker_ids, "
+        "queue_name, backend_name, run_after, exception_class_path, traceback) "
+        "SELECT gen_random_uuid(), %s, %s, jsonb_build_object('args', jsonb_build_array(id), 'kwargs', '{}'::jsonb), "
+        "%s, %s, '[]'::jsonb, %s, %s, %s, '', '' FROM new) "
+        "SELECT id, connection_id, dedupe_key FROM new"
+    )
+    params += [TaskResultStatus.READY.value, now, process_inbound.priority, process_inbound.module_path,
+               process_inbound.queue_name, process_inbound.backend, process_inbound.run_after or get_date_max()]
+    import psycopg
+
+    database = connections["default"]
+    database.ensure_connection()
+    # Server-side binding: bodies travel as binary parameters. Django's default cursor
+    # binds on the client, escaping each 10 KB body into the SQL text, which cost more
+    # CPU than the rest of the request (docs/performance.md, "Inbound webhooks").
     try:
-        # No savepoint: a duplicate's failed insert rolls back a transaction with nothing else in it.
-        with transaction.atomic():
-            message = InboundMessage.objects.create(
-                org_id=connection.org_id, connection=connection, topic=adapter.topic(headers)[:100],
-                headers=kept, body=body, dedupe_key=key,
-            )
-            process_inbound.enqueue(message.pk)
-    except IntegrityError:
-        if key is None:
-            raise
-        InboundMessage.objects.filter(connection=connection, dedupe_key=key).update(duplicates=F("duplicates") + 1)
-        return Received(InboundMessage.objects.get(connection=connection, dedupe_key=key), duplicate=True)
-    return Received(message, duplicate=False)
+        with psycopg.Cursor(database.connection) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    except psycopg.Error as exc:
+        # As Django's cursor would: the error as django.db's type, and the connection marked.
+        database.errors_occurred = True
+        with database.wrap_database_errors:
+            raise exc from None
+
+
+def _insert_orm(items: list[NewInbound]) -> list[tuple[int, int, str | None]]:
+    """Any other database (SQLite in development): the same rows through the ORM."""
+    from ..tasks import process_inbound
+
+    inserted = []
+    for item in items:
+        try:
+            with transaction.atomic():
+                message = InboundMessage.objects.create(
+                    org_id=item.org_id, connection_id=item.connection_id, topic=item.topic, headers=item.headers,
+                    body=item.body, dedupe_key=item.dedupe_key, body_sha256=item.body_sha256)
+        except IntegrityError:
+            if item.dedupe_key is None:
+                raise
+            continue
+        process_inbound.enqueue(message.pk)
+        inserted.append((message.pk, item.connection_id, item.dedupe_key))
+    return inserted
+
+
+def _count_duplicates(repeats: dict[tuple[int, str], int]) -> dict[tuple[int, str], int]:
+    """Add redeliveries to their stored messages' counters; return the messages' ids.
+    A separate statement from the insert: it must see a row another transaction
+    committed while the insert waited on it."""
+    found: dict[tuple[int, str], int] = {}
+    for (connection_id, key), count in repeats.items():
+        InboundMessage.objects.filter(connection_id=connection_id, dedupe_key=key).update(
+            duplicates=F("duplicates") + count)
+        found[(connection_id, key)] = InboundMessage.objects.values_list("pk", flat=True).get(
+            connection_id=connection_id, dedupe_key=key)
+    return found
+
+
+def inbound_receive(*, connection: Connection, headers: Mapping[str, str], body: bytes,
+                    adapter: Adapter | None = None) -> Received:
+    """Store one request whose signature the caller has verified, and queue its processing.
+
+    The message row and its task row commit together: once the partner has its 2xx,
+    the work is durable. A second delivery with the same idempotency key is counted,
+    not stored.
+    """
+    stored = inbound_store(items=[inbound_prepare(connection=connection, headers=headers, body=body, adapter=adapter)])[0]
+    return Received(InboundMessage.objects.get(pk=stored.id), duplicate=stored.duplicate)
 
 
 def _parse(message: InboundMessage) -> Draft:
@@ -108,8 +256,12 @@ def _park(message: InboundMessage, reason: str, problems: list[dict[str, Any]] |
     message.problems = problems if problems is not None else message.problems
 
 
-def inbound_process(*, message_id: int) -> InboundMessage:
-    """Apply a stored message once. Safe to run again: a message already processed is left alone."""
+def inbound_process(*, message_id: int, transport: ApiTransport | None = None) -> InboundMessage:
+    """Apply a stored message once. Safe to run again: a message already processed is left alone.
+    ``transport`` is for the partner API calls some messages need first (tests pass a fake)."""
+    from .fulfillment import fulfillment_order_lookup
+
+    fulfillment_order_lookup(message_id=message_id, transport=transport)  # network: before the lock
     with transaction.atomic():
         message = (InboundMessage.objects.select_for_update(of=("self",))
                    .select_related("connection", "connection__org").get(pk=message_id))
@@ -140,6 +292,11 @@ def _apply(message: InboundMessage) -> None:
         return
     if draft.blocking or (draft.action == Action.UPSERT and draft.order is None):
         _park(message, draft.reason or "the order could not be read")
+        return
+    if draft.fulfillment_order_id:
+        from .fulfillment import fulfillment_apply
+
+        fulfillment_apply(message=message, draft=draft, actor=_actor(connection))
         return
     link = (ExternalOrder.objects.select_for_update().select_related("order")
             .filter(connection=connection, external_id=draft.external_id).first())

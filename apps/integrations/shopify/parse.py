@@ -8,6 +8,7 @@ from typing import Any
 from .. import normalize as n
 from ..drafts import Action, Draft
 from ..normalize import Unusable
+from . import fulfillment
 
 # orders/edited carries an order_edit, not an order; the orders/updated that follows every edit does.
 UPSERT_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid"})
@@ -26,6 +27,8 @@ def order_id(payload: dict[str, Any]) -> str:
 
 
 def parse(*, topic: str, payload: Any, options: dict[str, Any]) -> Draft:
+    if topic in fulfillment.TOPICS:
+        return fulfillment.parse(topic=topic, payload=payload)
     draft = Draft()
     if topic not in UPSERT_TOPICS | CANCEL_TOPICS:
         draft.action = Action.IGNORE
