@@ -25,7 +25,9 @@ from .schedule import make_plan, route_cost, time_route
 
 log = logging.getLogger(__name__)
 
-EngineName = Literal["auto", "pyvrp", "ortools"]
+# "insertion": a replan's first plan only (the current plan repaired, the missing
+# stops inserted), in milliseconds, without any search.
+EngineName = Literal["auto", "pyvrp", "ortools", "insertion"]
 # The fallback engine always gets at least this long, even past the budget: a
 # plan a little late beats no plan.
 MIN_FALLBACK_S = 0.2
@@ -61,6 +63,10 @@ def solve(problem: Problem, *, time_limit_s: float = 5.0, engine: EngineName = "
     if warm_start is not None:
         seeded = _seed(problem, built, warm_start, started, on_progress)
         warm_start = seeded.sequences
+        if engine == "insertion":
+            return _finish(original, built, seeded, started, seeded.first_plan_s, notes, lock_dropped)
+    elif engine == "insertion":
+        raise ValueError("the insertion engine repairs a current plan: pass warm_start")
     for position, name in enumerate(order):
         left = time_limit_s - (time.perf_counter() - started)
         if position > 0:
