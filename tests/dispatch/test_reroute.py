@@ -74,11 +74,26 @@ def test_each_route_update_carries_the_whole_new_stop_list_with_times(acme, two_
     stops = payload["stops"]
     assert [s["order_id"] for s in stops] == [*pending(dana_route)]
     assert [s["sequence"] for s in stops] == [1, 2, 3, 4]
-    assert all(s["eta"] for s in stops)
     # Who the customers are stays out of the log (it feeds partners' webhooks).
     assert not {"customer_name", "address_line1", "order"} & set(stops[0])
     done = Event.objects.filter(type="route.updated", subject_id=str(bob_route.pk)).latest("sequence").payload["stops"]
     assert done[0]["state"] == StopState.COMPLETED and [s["sequence"] for s in done] == [1, 2]
+
+
+def test_the_moved_stop_gets_its_new_times_once_the_reroute_is_committed(
+        acme, two_vans, django_capture_on_commit_callbacks):
+    bob_route, dana_route = two_vans
+    moving = pending(bob_route)[0]
+    Stop.objects.filter(order_id=moving).update(eta=None, planned_arrival=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        routes_reroute(actor=system_actor(acme), sequences={
+            bob_route.pk: pending(bob_route)[1:], dana_route.pk: [*pending(dana_route), moving]})
+
+    stop = Stop.objects.get(order_id=moving)
+    assert stop.eta is not None and stop.planned_arrival is not None
+    last_before = Stop.objects.filter(route=dana_route, sequence=3).get()
+    assert stop.planned_arrival > last_before.planned_arrival  # timed as the last stop of Dana's route
 
 
 def test_an_order_from_the_pool_is_planned_and_one_left_out_returns_to_it(acme, acme_hub, two_vans):
