@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pyvrp
@@ -26,7 +27,7 @@ from . import EngineResult, Progress
 # (build.py keeps those below ~1e9), far below int64 overflow on a route's sum.
 FORBIDDEN = 10**12
 PROGRESS_EVERY_S = 0.25
-SEARCH_START = "cold"
+SEARCH_START: Literal["cold", "warm"] = "cold"
 
 
 def _amount(demand: tuple[int, ...], dims: int) -> list[int]:
@@ -185,17 +186,17 @@ def solve(problem: Problem, built: Built, *, time_limit_s: float, warm_start: Ma
 
 
 def search(data: pyvrp.ProblemData, stop: Callable[[float], bool], *, seed: int = 0,
-           warm: pyvrp.Solution | None = None, start: str | None = None) -> pyvrp.Solution:
-    """PyVRP's iterated local search (late-acceptance hill climbing), as ``pyvrp.solve``
-    runs it, except for where it starts.
+           warm: pyvrp.Solution | None = None, start: Literal["cold", "warm"] | None = None) -> pyvrp.Solution:
+    """PyVRP's iterated local search (late-acceptance hill climbing) as ``pyvrp.solve``
+    runs it (same operators, penalties and parameters), except for where it starts.
 
-    Started from a good plan (a replan's inserted warm start), PyVRP's own loop judges
-    candidates against that plan's cost until its history fills, so it hill-climbs
-    around the plan it was given and stalls close to it (docs/optimization.md, measured
-    in bench/replan.py). Here the search walks from the solution PyVRP would build
-    cold, while the warm plan is the best so far from the first iteration: the result is
-    never worse than the warm start, and at a given CPU budget the search is the cold
-    search, which converged better.
+    Handed a good plan (a replan's inserted plan) as its initial solution, PyVRP's loop
+    walks from that plan and measured worse than PyVRP from scratch at the same CPU
+    budget: 0.35 % vs 0.08 % above the best found at 5 CPU s in the breakdown scenario
+    (docs/optimization.md). So by default (``start="cold"``) the walk starts where PyVRP
+    starts without one, and the warm plan is only the best so far: the result is never
+    worse than the warm plan, and the search is PyVRP's cold search. ``start="warm"``
+    walks from the warm plan (PyVRP's own behaviour, kept for the bench's comparison).
     """
     from pyvrp import PenaltyManager, RandomNumberGenerator, Solution
     from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
@@ -219,8 +220,6 @@ def search(data: pyvrp.ProblemData, stop: Callable[[float], bool], *, seed: int 
     cost_eval = pm.cost_evaluator()
     if warm is not None and warm.is_feasible() and (not best.is_feasible() or cost_eval.cost(warm) <= cost_eval.cost(best)):
         best = warm
-    if start == "warm-permissive" and warm is not None:
-        curr = warm
     history: list = [None] * ils.history_length
     idx = stale = 0
     while not stop(cost_eval.cost(best)):
