@@ -293,8 +293,12 @@ def replan_execute(*, plan_id: int, now: datetime | None = None) -> PlanRun | No
                      time_left_s=plan.time_limit_s)
         warm = {vid: seq for vid, seq in pi.current.items() if vid in pi.drivers}
         fast = solve(pi.problem, engine="insertion", warm_start=warm) if auto else None
-        if fast is not None and all(u.code != "no_room" for u in fast.unassigned):
-            result = fast  # complete: the drivers have it before the search starts
+        if fast is not None and not _complete(fast):
+            # A stop fits nowhere as the routes stand: a short search that walks from
+            # the inserted plan makes room, moving as little as it can.
+            fast = solve(pi.problem, time_limit_s=FIRST_PLAN_SEARCH_S, warm_start=warm, search_from="warm")
+        if fast is not None and _complete(fast):
+            result = fast  # the drivers have it before the long search starts
         else:
             fast = None
             result = solve(pi.problem, time_limit_s=plan.time_limit_s, warm_start=warm, on_progress=report)
@@ -315,6 +319,15 @@ def replan_execute(*, plan_id: int, now: datetime | None = None) -> PlanRun | No
     if fast is not None:
         _improve(plan, pi, before_problem, fast)
     return plan
+
+
+# The short search for a first plan when insertion leaves a stop without room.
+FIRST_PLAN_SEARCH_S = 0.2
+
+
+def _complete(plan) -> bool:
+    """Everything a vehicle could serve is served (what no vehicle can is a fact, not a plan's fault)."""
+    return all(u.code != "no_room" for u in plan.unassigned)
 
 
 # A searched plan replaces an applied one only if it saves at least this share of
