@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.common.exceptions import Conflict, ValidationFailed
@@ -136,7 +137,10 @@ def routes_reroute(*, actor: Actor, sequences: Mapping[int, Sequence[int]],
     for pk in ids:
         for position, stop in enumerate([*fixed[pk], *(by_order[oid] for oid in sequences[pk])], start=1):
             stop.sequence = position
-    Stop.objects.bulk_update([*kept, *(s for pk in ids for s in fixed[pk])], ["route", "sequence"])
+    moved_at = timezone.now()  # bulk_update skips auto_now; clients syncing on it must see the move
+    for stop in kept:
+        stop.updated_at = moved_at
+    Stop.objects.bulk_update([*kept, *(s for pk in ids for s in fixed[pk])], ["route", "sequence", "updated_at"])
     Stop.objects.bulk_update(created, ["sequence"])
     out = []
     for pk in changed:
