@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from apps.accounts.actor import Actor, system_actor
@@ -45,7 +46,15 @@ from .models import (
     PlanStatus,
     StopPin,
 )
-from .problem_input import PlanningInput, Position, plan_to_json, replan_input, stop_id, vehicle_id
+from .problem_input import (
+    PlanningInput,
+    Position,
+    plan_to_json,
+    replan_input,
+    route_stops_loaded,
+    stop_id,
+    vehicle_id,
+)
 from .selectors import policy_of
 from .services import _enqueue, _Reporter, plan_claim, plan_payload, plan_recover_stale
 
@@ -187,7 +196,7 @@ def _positions(routes: list[Route], now: datetime) -> dict[int, Position]:
     for route in routes:
         if route.driver_id is None:
             continue
-        stops = list(route.stops.select_related("order").order_by("sequence", "id"))
+        stops = route_stops_loaded(route)
         arrived = [s for s in stops if s.state == StopState.ARRIVED]
         if arrived:
             s = arrived[-1]
@@ -208,8 +217,11 @@ def _positions(routes: list[Route], now: datetime) -> dict[int, Position]:
 
 def _gather(plan: PlanRun, now: datetime) -> tuple[PlanningInput, Problem, dict[str, int]]:
     exceptions = list(plan.exceptions.all())
+    # Each route's stops and orders are read once, for the positions and the problem.
     routes = list(Route.objects.filter(pk__in=plan.route_ids, status__in=ACTIVE)
-                  .select_related("driver", "vehicle", "hub").order_by("id"))
+                  .select_related("driver", "vehicle", "hub").order_by("id")
+                  .prefetch_related(Prefetch("stops", queryset=Stop.objects.select_related("order")
+                                             .order_by("sequence", "id"))))
     unavailable = {e.driver_id or (e.route.driver_id if e.route else None) for e in exceptions
                    if e.kind in (K.VEHICLE_BREAKDOWN, K.DRIVER_UNAVAILABLE)} - {None}
     extra_ids = {e.order_id for e in exceptions if e.kind in (K.URGENT_ORDER, K.FAILED_DELIVERY) and e.order_id}
