@@ -365,10 +365,16 @@ def _fleet(n: int, time_limit_s: float, plan_s: float = 2.0):
     PlanningPolicy.objects.create(org=org, auto_apply=True, replan_time_limit_s=time_limit_s, coalesce_s=0)
     actor = system_actor(org)
     dispatcher = member_create(org=org, username=f"disp-{tag}", password="bench-pass-1234", role="dispatcher").user
-    hub = Hub.objects.create(org=org, name="Hub", code="H", timezone="Europe/Berlin", address_line1="x", city="Berlin",
-                             country="DE", lat=52.52, lng=13.40)
+    # The hub's clock shows about noon whatever the hour of the run, so the drivers'
+    # shifts (now - 1 h to now + 8 h, times of day in the hub's zone) never wrap past
+    # midnight: the bench run at 23:00 UTC planned no routes with a Berlin hub.
     now = timezone.now()
-    today = timezone.localdate(now, zoneinfo.ZoneInfo("Europe/Berlin"))
+    ahead = 12 - now.hour  # Etc/GMT-k is UTC+k
+    zone = "UTC" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
+    local = now.astimezone(zoneinfo.ZoneInfo(zone))
+    hub = Hub.objects.create(org=org, name="Hub", code="H", timezone=zone, address_line1="x", city="Berlin",
+                             country="DE", lat=52.52, lng=13.40)
+    today = local.date()
     rng = random.Random(n)
     drivers, orders = [], []
     for k in range(10):
@@ -376,8 +382,8 @@ def _fleet(n: int, time_limit_s: float, plan_s: float = 2.0):
         vehicle = Vehicle.objects.create(org=org, name=f"Van {k}", capacity_weight_kg=Decimal(800),
                                          capacity_volume_l=Decimal(6000), capacity_parcels=25, home_hub=hub)
         drivers.append(Driver.objects.create(
-            org=org, user=user, name=f"Driver {k}", shift_start=(now - timedelta(hours=1)).time(),
-            shift_end=(now + timedelta(hours=8)).time().replace(second=0, microsecond=0), home_hub=hub,
+            org=org, user=user, name=f"Driver {k}", shift_start=(local - timedelta(hours=1)).time(),
+            shift_end=(local + timedelta(hours=8)).time().replace(second=0, microsecond=0), home_hub=hub,
             current_vehicle=vehicle))
     for i in range(200):
         start = now + timedelta(minutes=rng.randrange(0, 240))
