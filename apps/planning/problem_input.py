@@ -139,6 +139,15 @@ class Position:
     free_at: datetime
 
 
+def route_stops_loaded(route: Route) -> list:
+    """The route's stops with their orders, in sequence: from a prefetch when the caller
+    made one (the replan job reads them once for positions and problem), else queried."""
+    cache = getattr(route, "_prefetched_objects_cache", {})
+    if "stops" in cache:
+        return list(cache["stops"])
+    return list(route.stops.select_related("order").order_by("sequence", "id"))
+
+
 def replan_input(*, hub: Hub, day: date, routes: Sequence[Route], positions: dict[int, Position],
                  unavailable: set[int], extra_orders: Sequence[Order] = (), urgent: set[int] | frozenset[int] = frozenset(),
                  pins: dict[int, str] | None = None, provider: TravelTimeProvider | None = None) -> PlanningInput:
@@ -159,8 +168,7 @@ def replan_input(*, hub: Hub, day: date, routes: Sequence[Route], positions: dic
     locks = []
     for route in routes:
         driver = route.driver
-        open_stops = [s for s in route.stops.select_related("order").order_by("sequence", "id")
-                      if s.state == StopState.PENDING]
+        open_stops = [s for s in route_stops_loaded(route) if s.state == StopState.PENDING]
         vid = vehicle_id(driver.pk) if driver else f"r{route.pk}"
         current[vid] = [stop_id(s.order_id) for s in open_stops]
         by_route[vid] = route  # every route, also one whose driver is out: its stops leave it

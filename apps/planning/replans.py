@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from apps.accounts.actor import Actor, system_actor
@@ -28,7 +29,7 @@ from apps.dispatch.models import Driver, Order, OrderOutcome, OrderState, Priori
 from apps.dispatch.optimization.problem import Problem
 from apps.dispatch.optimization.solve import solve
 from apps.dispatch.services.orders import order_cancel, order_reschedule
-from apps.dispatch.services.routes import route_set_stops
+from apps.dispatch.services.reroute import routes_reroute
 from apps.events import types as ev
 from apps.events.services import NewEvent, event_record, events_record
 
@@ -45,7 +46,15 @@ from .models import (
     PlanStatus,
     StopPin,
 )
-from .problem_input import PlanningInput, Position, plan_to_json, replan_input, stop_id, vehicle_id
+from .problem_input import (
+    PlanningInput,
+    Position,
+    plan_to_json,
+    replan_input,
+    route_stops_loaded,
+    stop_id,
+    vehicle_id,
+)
 from .selectors import policy_of
 from .services import _enqueue, _Reporter, plan_claim, plan_payload, plan_recover_stale
 
@@ -187,7 +196,7 @@ def _positions(routes: list[Route], now: datetime) -> dict[int, Position]:
     for route in routes:
         if route.driver_id is None:
             continue
-        stops = list(route.stops.select_related("order").order_by("sequence", "id"))
+        stops = route_stops_loaded(route)
         arrived = [s for s in stops if s.state == StopState.ARRIVED]
         if arrived:
             s = arrived[-1]
@@ -208,8 +217,11 @@ def _positions(routes: list[Route], now: datetime) -> dict[int, Position]:
 
 def _gather(plan: PlanRun, now: datetime) -> tuple[PlanningInput, Problem, dict[str, int]]:
     exceptions = list(plan.exceptions.all())
+    # Each route's stops and orders are read once, for the positions and the problem.
     routes = list(Route.objects.filter(pk__in=plan.route_ids, status__in=ACTIVE)
-                  .select_related("driver", "vehicle", "hub").order_by("id"))
+                  .select_related("driver", "vehicle", "hub").order_by("id")
+                  .prefetch_related(Prefetch("stops", queryset=Stop.objects.select_related("order")
+                                             .order_by("sequence", "id"))))
     unavailable = {e.driver_id or (e.route.driver_id if e.route else None) for e in exceptions
                    if e.kind in (K.VEHICLE_BREAKDOWN, K.DRIVER_UNAVAILABLE)} - {None}
     extra_ids = {e.order_id for e in exceptions if e.kind in (K.URGENT_ORDER, K.FAILED_DELIVERY) and e.order_id}
@@ -262,7 +274,15 @@ def _fail(plan: PlanRun, message: str) -> PlanRun:
 
 
 def replan_execute(*, plan_id: int, now: datetime | None = None) -> PlanRun | None:
-    """The replan job. Never raises: a failure leaves the plan untouched and alerts."""
+    """The replan job. Never raises: a failure leaves the plan untouched and alerts.
+
+    With auto-apply, the drivers get the first complete plan at once: the current
+    plan repaired, the orphaned stops inserted at their cheapest feasible place
+    (milliseconds). The search then improves on it for the policy's time limit, and
+    only a plan meaningfully better (``IMPROVE_MIN``, or serving more stops) becomes
+    a second, smaller change: drivers are not rerouted twice for a few metres.
+    Without auto-apply the dispatcher reviews the searched plan, as before.
+    """
     # One replan at a time per hub and day: a second one waits for the first, so
     # two never race to move the same stops.
     queued = PlanRun.objects.filter(pk=plan_id, status=PlanStatus.QUEUED).first()
@@ -278,22 +298,65 @@ def replan_execute(*, plan_id: int, now: datetime | None = None) -> PlanRun | No
     started = time.perf_counter()
     now = now or timezone.now()
     report = _Reporter(plan)
+    auto = policy_of(org=plan.org).auto_apply
     try:
         pi, before_problem, versions = _gather(plan, now)
         report.stage("solving", stops=len(pi.problem.stops), vehicles=len(pi.problem.vehicles),
                      time_left_s=plan.time_limit_s)
         warm = {vid: seq for vid, seq in pi.current.items() if vid in pi.drivers}
-        result = solve(pi.problem, time_limit_s=plan.time_limit_s, warm_start=warm, on_progress=report)
-        draft = plan_to_json(pi, result)
-        after = {r.vehicle: list(r.stop_ids) for r in result.routes}
-        diff = replan_diff(pi, before_problem, after, draft["unassigned"])
-        diff["versions"] = versions
+        fast = solve(pi.problem, engine="insertion", warm_start=warm) if auto else None
+        if fast is not None and not _complete(fast):
+            # A stop fits nowhere as the routes stand: a short search that walks from
+            # the inserted plan makes room, moving as little as it can.
+            fast = solve(pi.problem, time_limit_s=FIRST_PLAN_SEARCH_S, warm_start=warm, search_from="warm")
+        if fast is not None and _complete(fast):
+            result = fast  # the drivers have it before the long search starts
+        else:
+            fast = None
+            result = solve(pi.problem, time_limit_s=plan.time_limit_s, warm_start=warm, on_progress=report)
+        draft, diff = _draft_and_diff(pi, before_problem, result, versions)
     except Exception as exc:  # never leave a half-done replan: the current plan stands
         log.exception("replan %s failed", plan_id)
         return _fail(plan, f"The replan failed: {exc}")
     elapsed = time.perf_counter() - started
     if elapsed > plan.time_limit_s * TIMEOUT_FACTOR + 5:
         return _fail(plan, f"The replan timed out ({elapsed:.1f} s); the current plan stands.")
+    _propose(plan, draft, diff, result)
+    if not auto:
+        return plan
+    try:
+        plan = replan_apply(actor=system_actor(plan.org), plan=plan)
+    except Exception as exc:
+        return _fail(plan, f"The replan could not be applied: {exc}")
+    if fast is not None:
+        _improve(plan, pi, before_problem, fast)
+    return plan
+
+
+# The short search for a first plan when insertion leaves a stop without room.
+FIRST_PLAN_SEARCH_S = 0.2
+
+
+def _complete(plan) -> bool:
+    """Everything a vehicle could serve is served (what no vehicle can is a fact, not a plan's fault)."""
+    return all(u.code != "no_room" for u in plan.unassigned)
+
+
+# A searched plan replaces an applied one only if it saves at least this share of
+# its cost (or serves more stops): below it, a second reroute costs the drivers more
+# attention than it saves them driving.
+IMPROVE_MIN = 0.01
+
+
+def _draft_and_diff(pi: PlanningInput, before_problem: Problem, result, versions: dict[str, int]):
+    draft = plan_to_json(pi, result)
+    after = {r.vehicle: list(r.stop_ids) for r in result.routes}
+    diff = replan_diff(pi, before_problem, after, draft["unassigned"])
+    diff["versions"] = versions
+    return draft, diff
+
+
+def _propose(plan: PlanRun, draft: dict, diff: dict, result) -> None:
     with transaction.atomic():
         plan.status, plan.stage, plan.result, plan.diff = PlanStatus.READY, "done", draft, diff
         plan.finished_at = timezone.now()
@@ -303,22 +366,49 @@ def replan_execute(*, plan_id: int, now: datetime | None = None) -> PlanRun | No
         event_record(org=plan.org, actor="system", type=ev.REPLAN_PROPOSED, subject_type="plan", subject_id=plan.pk,
                      payload=plan_payload(plan, route_ids=plan.route_ids, moved=len(diff["moved"]),
                                           before=diff["before"], after=diff["after"]))
-    if policy_of(org=plan.org).auto_apply:
-        try:
-            return replan_apply(actor=system_actor(plan.org), plan=plan)
-        except Exception as exc:
-            return _fail(plan, f"The replan could not be applied: {exc}")
-    return plan
+
+
+def _improve(applied: PlanRun, pi: PlanningInput, before_problem: Problem, fast) -> PlanRun | None:
+    """Search from the applied first plan; apply a meaningfully better one as a follow-up
+    replan of the same routes. It is the same organization's auto-apply decision, so it
+    needs no dispatcher; if a route changed meanwhile, the applied plan simply stands."""
+    try:
+        current = {vid: [] for vid in pi.current} | {r.vehicle: list(r.stop_ids) for r in fast.routes}
+        # No progress reports: the applied plan's row is done, and the console shows it.
+        result = solve(pi.problem, time_limit_s=applied.time_limit_s, warm_start=current)
+        served, served_before = (sum(len(r.visits) for r in p.routes) for p in (result, fast))
+        if served < served_before or (served == served_before and result.cost > fast.cost * (1 - IMPROVE_MIN)):
+            return None
+        routes = Route.objects.filter(pk__in=[r.pk for r in pi.routes.values()])
+        versions = {vehicle_id(r.driver_id): r.version for r in routes if r.driver_id}
+        draft, diff = _draft_and_diff(replace(pi, current=current), before_problem, result, versions)
+        diff["improves"] = applied.pk
+    except Exception:  # the applied plan stands; an improvement is a bonus
+        log.exception("improving replan %s failed", applied.pk)
+        return None
+    follow = PlanRun.objects.create(
+        org=applied.org, hub_id=applied.hub_id, date=applied.date, kind=PlanKind.REPLAN, status=PlanStatus.RUNNING,
+        time_limit_s=applied.time_limit_s, route_ids=applied.route_ids, requested_by="system", stage="solving",
+        started_at=applied.finished_at)
+    _propose(follow, draft, diff, result)
+    try:
+        return replan_apply(actor=system_actor(applied.org), plan=follow)
+    except Exception as exc:  # a driver moved on meanwhile (a stop done, a version bumped)
+        log.info("improvement %s of replan %s not applied: %s", follow.pk, applied.pk, exc)
+        PlanRun.objects.filter(pk=follow.pk).update(status=PlanStatus.DISCARDED, error=str(exc)[:2000],
+                                                    updated_at=timezone.now())
+        return None
 
 
 @transaction.atomic
 def replan_apply(*, actor: Actor, plan: PlanRun) -> PlanRun:
     """Apply a proposed replan to the routes, all or nothing.
 
-    Two passes through ``route_set_stops``: first every route lets go of the stops
-    it loses (they return to the pool), then every route takes its new sequence.
-    The first pass checks each route's version against the one the replan saw, so a
-    stop list that changed underneath (a dispatcher's edit) aborts the whole apply.
+    One pass (``routes_reroute``): stops change route and sequence in bulk, each
+    changed route's version goes up and its driver gets one ``route.updated`` with
+    the new stop list. Each route's version is checked against the one the replan
+    saw, so a stop list that changed underneath (a dispatcher's edit) aborts the
+    whole apply.
     """
     from apps.common.exceptions import Conflict
 
@@ -331,28 +421,18 @@ def replan_apply(*, actor: Actor, plan: PlanRun) -> PlanRun:
     diff = plan.diff
     versions = diff.get("versions", {})
     specs = [r for r in diff["routes"] if r["route_id"]]
-    routes = {r.pk: r for r in Route.objects.filter(org=actor.org, pk__in=[s["route_id"] for s in specs]).order_by("pk")}
-    changed = []
-    for spec in specs:  # pass 1: let go
-        route = routes[spec["route_id"]]
-        keep = [o for o in spec["after"] if o in spec["before"]]
-        expected = versions.get(vehicle_id(route.driver_id)) if route.driver_id else None
-        if keep != spec["before"] or spec["sequence_changed"]:
-            routes[route.pk] = route_set_stops(actor=actor, route=route, order_ids=keep, expected_version=expected)
-            changed.append(route.pk)
-        elif expected is not None and route.version != expected:
-            raise Conflict("The route changed while re-planning.", code="version_conflict", route_id=route.pk)
-    for spec in specs:  # pass 2: take the new sequence
-        route = routes[spec["route_id"]]
-        if spec["after"] != [o for o in spec["after"] if o in spec["before"]]:
-            routes[route.pk] = route_set_stops(actor=actor, route=route, order_ids=spec["after"])
-            if route.pk not in changed:
-                changed.append(route.pk)
+    drivers = dict(Route.objects.filter(org=actor.org, pk__in=[s["route_id"] for s in specs])
+                   .values_list("pk", "driver_id"))
+    expected = {s["route_id"]: versions.get(vehicle_id(drivers[s["route_id"]])) if drivers.get(s["route_id"]) else None
+                for s in specs}
+    changed = routes_reroute(actor=actor, sequences={s["route_id"]: s["after"] for s in specs},
+                             expected_versions=expected, reason="replan")
     plan.status, plan.published_at = PlanStatus.PUBLISHED, timezone.now()
     plan.save(update_fields=["status", "published_at", "updated_at"])
     OpsException.objects.filter(replan=plan).update(status=ExceptionStatus.APPLIED, updated_at=timezone.now())
     events_record(org=actor.org, actor=actor.label, events=[NewEvent(ev.REPLAN_APPLIED, "plan", plan.pk, plan_payload(
-        plan, route_ids=changed, versions={str(pk): routes[pk].version for pk in changed}, moved=len(diff["moved"])))])
+        plan, route_ids=[r.pk for r in changed], versions={str(r.pk): r.version for r in changed},
+        moved=len(diff["moved"])))])
     return plan
 
 

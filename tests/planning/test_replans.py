@@ -289,3 +289,49 @@ def test_a_route_whose_etas_run_past_a_window_is_reported_late_once(acme, on_the
     assert [e.route_id for e in first] == [route.pk] and first[0].kind == "late_risk"
     assert first[0].replan is not None  # its replan is queued
     assert again == []  # already waiting for that replan
+
+
+def test_with_auto_apply_the_inserted_plan_is_applied_before_any_search(as_dave, acme, on_the_road, monkeypatch):
+    from apps.planning import replans
+
+    PlanningPolicy.objects.filter(org=acme).update(auto_apply=True)
+    calls = []
+    real = replans.solve
+    monkeypatch.setattr(replans, "solve", lambda *a, **k: calls.append(k.get("engine", "auto")) or real(*a, **k))
+    exc = report(as_dave, kind="vehicle_breakdown", route=on_the_road[0].pk)
+
+    plan = run(exc["replan"])
+
+    assert calls[0] == "insertion"
+    assert plan.status == PlanStatus.PUBLISHED and plan.result["engine"] == "insertion"
+    # The search ran after the drivers had the inserted plan; a better plan is a follow-up.
+    assert len(calls) == 2
+    for follow in PlanRun.objects.filter(org=acme).exclude(pk=plan.pk).filter(kind="replan"):
+        assert follow.diff["improves"] == plan.pk
+
+
+def test_when_a_stop_fits_nowhere_a_short_search_near_the_routes_makes_the_first_plan(
+        as_dave, acme, on_the_road, monkeypatch):
+    from dataclasses import replace
+
+    from apps.dispatch.optimization.problem import Unassigned
+    from apps.planning import replans
+
+    PlanningPolicy.objects.filter(org=acme).update(auto_apply=True)
+    calls = []
+    real = replans.solve
+
+    def solve(problem, **kwargs):
+        calls.append((kwargs.get("engine", "auto"), kwargs.get("search_from")))
+        plan = real(problem, **kwargs)
+        if kwargs.get("engine") == "insertion":  # as if one orphan had found no room
+            return replace(plan, unassigned=(Unassigned(stop=problem.stops[0].id, code="no_room", reason="full"),))
+        return plan
+
+    monkeypatch.setattr(replans, "solve", solve)
+    exc = report(as_dave, kind="vehicle_breakdown", route=on_the_road[0].pk)
+
+    plan = run(exc["replan"])
+
+    assert calls[:2] == [("insertion", None), ("auto", "warm")]
+    assert plan.status == PlanStatus.PUBLISHED and plan.result["engine"] != "insertion"

@@ -3,6 +3,8 @@ and the engine improves from there."""
 
 from __future__ import annotations
 
+import pytest
+
 from apps.dispatch.optimization.build import build
 from apps.dispatch.optimization.insertion import insert_missing
 from apps.dispatch.optimization.problem import Lock, Problem, Stop, Window
@@ -48,3 +50,50 @@ def test_a_breakdown_replan_has_a_complete_plan_long_before_the_time_limit():
     assert plan.first_plan_s is not None and plan.first_plan_s < 0.25
     # The engine never hands back something worse than the inserted plan.
     assert len(plan.unassigned) <= len(day.unassigned) + len(day.sequences[broken])
+
+
+def _breakdown(seed: int):
+    problem = random_problem(seed, stops=60, vehicles=4, windows=True)
+    day = feasible(problem, solve(problem, time_limit_s=0.5))
+    replan_problem = Problem(vehicles=tuple(v for v in problem.vehicles if v.id != "v0"), stops=problem.stops,
+                             matrix=problem.matrix)
+    return replan_problem, {vid: list(seq) for vid, seq in day.sequences.items() if vid != "v0"}
+
+
+def test_the_insertion_engine_returns_the_repaired_current_plan_with_the_orphans_in_it():
+    problem, current = _breakdown(12)
+
+    plan = feasible(problem, solve(problem, engine="insertion", warm_start=current))
+
+    assert plan.engine == "insertion" and plan.first_plan_s is not None
+    # The survivors' stops keep their order; the orphans are slotted in between.
+    for route in plan.routes:
+        kept = [s for s in route.stop_ids if s in current[route.vehicle]]
+        assert kept == current[route.vehicle]
+
+
+def test_the_insertion_engine_needs_a_current_plan():
+    problem, _ = _breakdown(12)
+    with pytest.raises(ValueError):
+        solve(problem, engine="insertion")
+
+
+def test_a_route_that_no_longer_holds_is_cut_where_it_breaks():
+    from apps.dispatch.optimization.solve import repair
+
+    problem = Problem(vehicles=(van("v", shift=(0, 1_000)),),
+                      stops=(Stop("a", 1, window=Window(0, 150)), Stop("b", 2, window=Window(0, 150)),
+                             Stop("c", 3, window=Window(0, 1_000))), matrix=LINE)
+
+    kept, removed = repair(problem, {"v": ["a", "b", "c"]})
+
+    assert kept == {"v": ["a", "c"]} and removed == ["b"]  # b's window closed before the van gets there
+
+
+def test_a_searched_replan_is_never_worse_than_the_inserted_plan():
+    problem, current = _breakdown(13)
+    inserted = solve(problem, engine="insertion", warm_start=current)
+
+    plan = feasible(problem, solve(problem, time_limit_s=0.3, warm_start=current))
+
+    assert (len(plan.unassigned), plan.cost) <= (len(inserted.unassigned), inserted.cost)
