@@ -560,6 +560,14 @@ INBOUND_DB_THREADS = env.int("INBOUND_DB_THREADS", default=12)
 # Raw inbound bodies and headers (personal data) of processed messages are emptied after
 # this many days (a connection's options.raw_retention_days overrides it); the audit
 # record and the body's hash stay (apps/integrations/services/retention.py).
+# Inbound webhook rate limits, per process (apps/common/ratelimit.TokenBuckets): each
+# connection URL may deliver INBOUND_RATE_PER_S on average with bursts of INBOUND_BURST;
+# requests that fail (unknown URL, bad signature) are limited together, so a flood of them
+# cannot make each cost a database lookup. Over a limit: 429 with Retry-After (Shopify
+# and WooCommerce deliver again later).
+INBOUND_RATE_PER_S = env.float("INBOUND_RATE_PER_S", default=200.0)
+INBOUND_BURST = env.float("INBOUND_BURST", default=400.0)
+INBOUND_FAILURES_PER_S = env.float("INBOUND_FAILURES_PER_S", default=20.0)
 INBOUND_RAW_RETENTION_DAYS = env.int("INBOUND_RAW_RETENTION_DAYS", default=30)
 if INBOUND_RAW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(f"INBOUND_RAW_RETENTION_DAYS must be at least 1, not {INBOUND_RAW_RETENTION_DAYS!r}.")

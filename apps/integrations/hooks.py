@@ -12,6 +12,7 @@ successful delivery and would never send the order again.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.common.errors import DATABASE_RETRY_AFTER_S, error_body
+from apps.common.ratelimit import TokenBuckets
 
 from .adapters import Adapter, adapter_for, connection_secrets
 from .models import Connection, ConnectionKind
@@ -99,18 +101,31 @@ def _store_one(item):
 async def accept(*, token: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     """Verify a delivery and store it; the answer a partner gets. ``headers`` must match
     names case-insensitively (Django's ``HttpHeaders``)."""
+    limits = _limits()
+    if wait := limits.per_url.take(token):
+        return _rate_limited(wait)
     try:
-        found = _cached(token) or await _db(_lookup)(token)
+        found = _cached(token)
+        if found is None:
+            if limits.failures.empty(FAILURES):
+                # A flood of unknown URLs: answer without a database lookup each.
+                return _rate_limited(limits.failures.take(FAILURES) or 1.0)
+            found = await _db(_lookup)(token)
         connection, adapter = found
         if connection is None or adapter is None:
+            limits.failures.take(FAILURES)
             return _error(404, "not_found", "No active connection has this URL.")
         if connection.kind == ConnectionKind.WOOCOMMERCE and is_ping(body, headers):
             return Answer(200, {"status": "ok", "message": "Webhook activation ping received."})
         # Pure CPU (an HMAC over the body): on the event loop, no thread hop.
         if not adapter.verify(secrets=list(connection_secrets(connection)), body=body, headers=headers):
-            connection, adapter = await _db(_lookup)(token)  # the cached copy may predate a rotation
+            # The cached copy may predate a rotation: look again, unless bad signatures
+            # are flooding in (then each would cost a lookup).
+            fresh = (None, None) if limits.failures.empty(FAILURES) else await _db(_lookup)(token)
+            connection, adapter = fresh
             if connection is None or adapter is None or not adapter.verify(
                     secrets=list(connection_secrets(connection)), body=body, headers=headers):
+                limits.failures.take(FAILURES)
                 return _error(401, "invalid_signature",
                               "The request signature is missing or does not match this connection's secret.")
         item = inbound_prepare(connection=connection, headers=headers, body=body, adapter=adapter)
@@ -125,6 +140,35 @@ async def accept(*, token: str, body: bytes, headers: Mapping[str, str]) -> Answ
         return _error(503, "service_unavailable", "The database is unreachable; nothing was saved. Retry shortly.",
                       **{"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     return Answer(200, {"status": "duplicate" if stored.duplicate else "accepted", "id": stored.id})
+
+
+FAILURES = "failures"
+
+
+@dataclass(frozen=True)
+class _Limits:
+    per_url: TokenBuckets
+    failures: TokenBuckets
+    settings_key: tuple[float, float, float]
+
+
+_current: _Limits | None = None
+
+
+def _limits() -> _Limits:
+    """This process's buckets, made again when the settings change (tests)."""
+    global _current
+    key = (settings.INBOUND_RATE_PER_S, settings.INBOUND_BURST, settings.INBOUND_FAILURES_PER_S)
+    if _current is None or _current.settings_key != key:
+        rate, burst, failures = key
+        _current = _Limits(TokenBuckets(rate_per_s=rate, burst=burst),
+                           TokenBuckets(rate_per_s=failures, burst=failures * 3), key)
+    return _current
+
+
+def _rate_limited(wait_s: float) -> Answer:
+    return _error(429, "rate_limited", "Too many webhook deliveries to this URL; deliver again shortly.",
+                  **{"Retry-After": str(max(1, math.ceil(wait_s)))})
 
 
 def _response(answer: Answer) -> JsonResponse:
