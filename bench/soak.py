@@ -293,10 +293,17 @@ def verify(org_id: int, phones: list[Phone]) -> dict[str, Any]:
     consoles = [p for p in phones if p.kind == "console"]
     equal = [c for c in consoles if c.last_seq == head and all(
         abs(c.positions.get(d, 0) - at) < 1e-3 for d, at in stored.items())]
+    from django.db.models import Max as _Max
+
+    newest = dict(LocationPing.objects.filter(org_id=org_id, status="shown").values("driver_id")
+                  .annotate(m=_Max("device_time")).values_list("driver_id", "m"))
+    off = [(c.index, d, round(c.positions.get(d, 0) - at, 3), round(newest[d].timestamp() - at, 3) if d in newest else None)
+           for c in consoles for d, at in stored.items() if abs(c.positions.get(d, 0) - at) >= 1e-3]
     sent = sum(len(p.sent_at) for p in phones if p.kind == "driver")
     pings = LocationPing.objects.filter(org_id=org_id).count()
     return {"head": head, "consoles": len(consoles), "consoles_equal": len(equal), "pings_sent": sent,
-            "pings_stored": pings, "behind": [(c.index, c.last_seq) for c in consoles if c.last_seq != head][:5]}
+            "pings_stored": pings, "behind": [(c.index, c.last_seq) for c in consoles if c.last_seq != head][:5],
+            "positions_off": len(off), "positions_off_sample": off[:6]}
 
 
 async def soak(args: argparse.Namespace, fleet: Any, base: str, processes: dict[str, int],
@@ -341,6 +348,8 @@ def report(phases: list[Phase], phones: list[Phone], result: dict[str, Any], arg
     lines.append(f"handshakes refused or failed and retried: {sum(p.refused for p in phones)}")
     lines.append(f"log head {result['head']}; consoles equal to the database {result['consoles_equal']}/{result['consoles']}"
                  + (f" (behind: {result['behind']})" if result["behind"] else "")
+                 + (f" (positions off: {result['positions_off']}, e.g. console, driver, seconds: "
+                    f"{result['positions_off_sample']})" if result["positions_off"] else "")
                  + f"; pings stored {result['pings_stored']} of {result['pings_sent']} sent")
     asgi = [n for n in processes if n.startswith("asgi")]
     churn, control = phases[1], phases[0]
@@ -372,6 +381,10 @@ def main(argv: list[str] | None = None) -> None:
     args.phase_s = args.minutes * 60 / 2
 
     os.environ["REDIS_URL"] = args.redis_url
+    # Pub/Sub channels are shared by every Redis database and other benches number their
+    # organizations from the same 10^9: a prefix of our own keeps their pushes out.
+    prefix = f"soak-{secrets.token_hex(3)}"
+    os.environ["CHANNEL_LAYER_PREFIX"] = prefix
     setup_django(args.database_url)
     import redis
 
@@ -388,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     created: list[int] = []
     try:
-        with topology(args.database_url, args.redis_url, asgi=2, workers=1) as running:
+        with topology(args.database_url, args.redis_url, asgi=2, workers=1,
+                      extra_env={"CHANNEL_LAYER_PREFIX": prefix}) as running:
             processes = {p.name: p.popen.pid for p in running.servers + running.worker_processes}
             # Read each process's output as it comes: an unread pipe fills within minutes
             # of reconnect log lines and then blocks the process.

@@ -224,10 +224,14 @@ if REDIS_URL:
             raise ImproperlyConfigured("REDIS_SENTINELS must look like host1:26379,host2:26379.") from exc
         _redis_host = {key: value for key, value in _redis_host.items() if key != "address"}
         _redis_host.update(sentinels=_sentinels, master_name=_master, db=int((_redis.path or "/0").lstrip("/") or 0))
+    # Redis Pub/Sub channels are not per Redis database: deployments (or benchmarks)
+    # sharing one Redis keep apart by prefix.
+    _prefix = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
     if CHANNEL_LAYER_BACKEND == "channels_redis.core.RedisChannelLayer":
-        _layer_config = {"hosts": [_redis_host], "capacity": 1500, "expiry": 60}
+        _layer_config = {"hosts": [_redis_host], "capacity": 1500, "expiry": 60, "prefix": _prefix}
     elif CHANNEL_LAYER_BACKEND == "channels_redis.pubsub.RedisPubSubChannelLayer":
-        _layer_config = {"hosts": [_redis_host]}  # no capacity or expiry: Pub/Sub never queues in Redis
+        # No capacity or expiry: Pub/Sub never queues in Redis.
+        _layer_config = {"hosts": [_redis_host], "prefix": _prefix}
     else:
         raise ImproperlyConfigured(
             "CHANNEL_LAYER_BACKEND must be channels_redis.core.RedisChannelLayer or "

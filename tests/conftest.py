@@ -43,6 +43,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
     # Rate-limit counters of one run (or one parallel helper) never meet another's in Redis.
     settings.CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"
+    # Nor its pushes: Redis Pub/Sub channels are not per database, and every test database
+    # numbers its organizations from 1. Server processes the tests start inherit the prefix.
+    prefix = os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test-{os.getpid()}-{os.urandom(3).hex()}")
+    for layer in settings.CHANNEL_LAYERS.values():
+        if "CONFIG" in layer:
+            layer["CONFIG"]["prefix"] = prefix
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
