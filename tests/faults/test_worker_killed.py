@@ -185,23 +185,30 @@ def on_the_road(acme):
     return routes
 
 
-def test_a_worker_killed_mid_replan_has_the_replan_applied_once_by_the_next(acme, on_the_road):
-    from apps.dispatch.models import Stop, StopState
-    from apps.events.models import Event
+def _breakdown(acme, broken):
+    from apps.dispatch.models import StopState
     from apps.planning.inputs import ExceptionIn
-    from apps.planning.models import PlanRun, PlanStatus
     from apps.planning.replans import exception_report
 
-    broken = on_the_road[0]
     orphans = set(broken.stops.filter(state=StopState.PENDING).values_list("order_id", flat=True))
     assert orphans
     exc = exception_report(actor=system_actor(acme), data=ExceptionIn(kind="vehicle_breakdown", route=broken.pk))
-    replan = exc.replan
-    env = worker_env()
+    return exc.replan, orphans
 
+
+def test_a_worker_killed_mid_search_has_the_replan_proposed_once_by_the_next(acme, on_the_road):
+    """Without auto-apply the search runs its whole time limit for the dispatcher to
+    review: the kill lands mid-search, and the next worker takes over the claim."""
+    from apps.dispatch.models import StopState
+    from apps.events.models import Event
+    from apps.planning.models import PlanningPolicy, PlanRun, PlanStatus
+
+    PlanningPolicy.objects.filter(org=acme).update(auto_apply=False)
+    broken = on_the_road[0]
+    replan, orphans = _breakdown(acme, broken)
     job = _job("apps.planning.tasks.run_plan")
 
-    with workers(env, queue="optimize") as running:
+    with workers(worker_env(), queue="optimize") as running:
         wait_for(lambda: PlanRun.objects.get(pk=replan.pk).stage == "solving", 30, "a worker to start solving")
         killed = kill_the_one_running(job.pk, running)
         replan.refresh_from_db()
@@ -212,9 +219,37 @@ def test_a_worker_killed_mid_replan_has_the_replan_applied_once_by_the_next(acme
                  "the replan to run again")
 
     replan.refresh_from_db()
-    assert replan.status == PlanStatus.PUBLISHED, replan.error
+    assert replan.status == PlanStatus.READY, replan.error
     assert replan.attempts == 2
+    assert Event.objects.filter(type="replan.proposed", subject_id=str(replan.pk)).count() == 1
+    assert not Event.objects.filter(type="replan.applied", subject_id=str(replan.pk)).exists()
+    # Proposed, not applied: the broken van still holds its stops until the dispatcher decides.
+    assert set(broken.stops.filter(state=StopState.PENDING).values_list("order_id", flat=True)) == orphans
+    _ran_again_by_the_survivor(job, killed)
+
+
+def test_a_worker_killed_while_improving_an_applied_replan_leaves_it_applied_once(acme, on_the_road):
+    """With auto-apply the drivers have the inserted plan within milliseconds; the kill
+    lands in the search that may improve on it. The next run finds the replan applied
+    and applies nothing twice."""
+    from apps.dispatch.models import Stop, StopState
+    from apps.events.models import Event
+    from apps.planning.models import PlanRun, PlanStatus
+
+    broken = on_the_road[0]
+    replan, orphans = _breakdown(acme, broken)
+    job = _job("apps.planning.tasks.run_plan")
+
+    with workers(worker_env(), queue="optimize") as running:
+        wait_for(lambda: Event.objects.filter(type="replan.applied", subject_id=str(replan.pk)).exists(), 30,
+                 "the first plan to be applied")
+        killed = kill_the_one_running(job.pk, running)  # searching for an improvement (30 s limit)
+        wait_for(lambda: _job("apps.planning.tasks.run_plan").status == "SUCCESSFUL", 30, "the job to run again")
+
+    replan.refresh_from_db()
+    assert replan.status == PlanStatus.PUBLISHED, replan.error
     assert Event.objects.filter(type="replan.applied", subject_id=str(replan.pk)).count() == 1
+    assert not PlanRun.objects.filter(org=acme).exclude(pk=replan.pk).filter(status=PlanStatus.PUBLISHED).exists()
     # Each of the broken van's open orders is on exactly one other route, once.
     assert not broken.stops.filter(state=StopState.PENDING).exists()
     placed = list(Stop.objects.filter(order_id__in=orphans, state=StopState.PENDING).values_list("order_id", "route_id"))
