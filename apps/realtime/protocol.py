@@ -107,6 +107,48 @@ def _relevant(ctx: Audience, after: int) -> QuerySet[Event]:
     return qs
 
 
+@dataclass(frozen=True)
+class LogSlice:
+    """An organization's events in (``after``, ``upto``], read once for every socket of
+    the organization in a process, with what each audience needs to pick its own."""
+
+    after: int
+    upto: int
+    events: list[dict[str, Any]]
+    route_drivers: dict[int, int]  # route id -> driver id, for the routes the events name
+
+
+def org_log_slice(org_id: int, after: int, upto: int) -> LogSlice:
+    """Two queries whatever the number of sockets: the events, and who drives the routes
+    they name (as ``_relevant`` decides it: routes of today and yesterday)."""
+    from apps.dispatch.models import Route
+
+    events = list(Event.objects.filter(org_id=org_id, sequence__gt=after, sequence__lte=upto).order_by("sequence"))
+    route_ids = {e.payload.get("route_id") for e in events if isinstance(e.payload, dict)}
+    route_ids = {r for r in route_ids if isinstance(r, int) and not isinstance(r, bool)}
+    route_drivers: dict[int, int] = {}
+    if route_ids:
+        since = timezone.now().date() - timedelta(days=1)
+        route_drivers = dict(Route.objects.filter(pk__in=route_ids, date__gte=since).exclude(driver=None)
+                             .values_list("pk", "driver_id"))
+    return LogSlice(after=after, upto=upto, events=[event_message(e) for e in events], route_drivers=route_drivers)
+
+
+def concerns(ctx: Audience, event: dict[str, Any], route_drivers: dict[int, int]) -> bool:
+    """Whether ``event`` (an event message) is in this audience's stream: the in-memory
+    twin of ``_relevant``, for a ``LogSlice``."""
+    if ctx.kind == "console":
+        return True
+    if ctx.kind == "driver":
+        if event["subject_type"] == "driver" and event["subject_id"] == str(ctx.driver_id):
+            return True
+        payload = event["payload"]
+        route_id = payload.get("route_id") if isinstance(payload, dict) else None
+        return ctx.driver_id is not None and isinstance(route_id, int) and route_drivers.get(route_id) == ctx.driver_id
+    return (event["subject_type"] == "order" and event["subject_id"] == str(ctx.order_id)
+            and event["type"].startswith("order."))
+
+
 def org_log_head(org_id: int) -> int:
     from apps.events.models import OrgEventCounter
 
