@@ -11,9 +11,9 @@ the organization: a driver's stream skips other drivers' events, so every driver
 socket lags after every event, and each read its own slice of the same log. Here one
 ticker per loop does it for all:
 
-- the beat is cut into SLOTS; a socket beats in its own slot (given round-robin, so a
-  fleet that connects at once does not beat at once), and the work of a beat is spread
-  over it rather than landing on the event loop in one burst;
+- the beat is cut into SLOTS; a socket beats in its own slot (the one current when it
+  connected, so its first beat comes about a beat after its welcome), and the work of
+  a beat is spread over it as the sockets' connection times are;
 - at the start of each beat, each organization's log head is read once and, if any
   socket lags behind it, the organization's new events are read once (``LogSlice``) and
   each lagging socket picks its own from memory. A socket too far behind for a replay
@@ -50,14 +50,17 @@ class Ticker:
         self.slots: list[set[LiveConsumer]] = [set() for _ in range(SLOTS)]
         self.orgs: dict[int, set[LiveConsumer]] = {}
         self.task: asyncio.Task[None] | None = None
-        self._next_slot = 0
+        self.slot = 0  # the slot beating now, or last
         self._slot_of: dict[LiveConsumer, int] = {}
 
     def __len__(self) -> int:
         return len(self._slot_of)
 
     def add(self, socket: LiveConsumer, org_id: int) -> None:
-        slot, self._next_slot = self._next_slot, (self._next_slot + 1) % SLOTS
+        # The slot that just beat: a new socket's first beat comes about one beat after
+        # its welcome, as the client expects. Sockets that connect over a few seconds
+        # (a fleet starting its shift) spread over the slots.
+        slot = self.slot
         self._slot_of[socket] = slot
         self.slots[slot].add(socket)
         self.orgs.setdefault(org_id, set()).add(socket)
@@ -81,11 +84,10 @@ class Ticker:
             self.task = None
 
     async def run(self) -> None:
-        slot = 0
         try:
             while self._slot_of:
                 await asyncio.sleep(settings.REALTIME_HEARTBEAT_S / SLOTS)
-                slot = (slot + 1) % SLOTS
+                self.slot = slot = (self.slot + 1) % SLOTS
                 if slot == 0:
                     await self.repair()
                 await self.beat(list(self.slots[slot]))

@@ -27,6 +27,7 @@ from apps.common import metrics
 from . import protocol
 from .beats import beats
 from .groups import user_group
+from .snapshot_pages import snapshot_frames
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +78,6 @@ class LogHeads:
 
 
 log_heads = LogHeads()
-
-
-# A WebSocket message may not exceed 1 MiB (Daphne's autobahn default, both ways): a
-# fleet's positions (~150 bytes each) follow the snapshot in pages of this many, as the
-# live ``positions`` messages the console already merges, so a fleet of thousands
-# still connects. (The routes and drivers in the snapshot are still one message.)
-SNAPSHOT_POSITIONS_PAGE = 500
-
-
-def split_snapshot_positions(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
-    positions = snapshot.get("positions")
-    if not isinstance(positions, list) or len(positions) <= SNAPSHOT_POSITIONS_PAGE:
-        return snapshot, []
-    page = SNAPSHOT_POSITIONS_PAGE
-    return ({**snapshot, "positions": positions[:page]},
-            [positions[i:i + page] for i in range(page, len(positions), page)])
 
 
 class CloseCode:
@@ -195,10 +180,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         fresh = (reason in ("hello", "resync") and from_seq == 0) or reason == "invalidate"
         result = await read_off_request_thread(protocol.catch_up)(self.ctx, from_seq, force_snapshot=fresh)
         if result.snapshot is not None:
-            data, pages = split_snapshot_positions(result.snapshot)
-            await self.send_json({"type": "snapshot", "seq": result.seq, "reason": reason, "data": data})
-            for page in pages:
-                await self.send_json({"type": "positions", "positions": page})
+            # In pages when it is large: one WebSocket message may not exceed 1 MiB.
+            for frame in snapshot_frames(seq=result.seq, reason=reason, data=result.snapshot):
+                await self.send(text_data=frame)
         elif result.events or reason in ("hello", "resync"):
             # A client that asked always gets an answer, even "nothing missed", so it
             # can tell "up to date" from "still replaying".
