@@ -80,6 +80,17 @@ class LogHeads:
 log_heads = LogHeads()
 
 
+def _forget_related_rows(user: Any) -> None:
+    """Authorizing read the user's membership, organization and driver profile, and the
+    user object caches them; the scope holds the user for as long as the socket is open
+    (so do the middlewares' copies of it). The socket needs only its ``Audience``: drop
+    the cached rows, a few KB per socket (docs/performance.md, "Live fan-out")."""
+    user = getattr(user, "_wrapped", user)
+    state = getattr(user, "_state", None)
+    if state is not None and isinstance(getattr(state, "fields_cache", None), dict):
+        state.fields_cache.clear()
+
+
 class CloseCode:
     """Documented in docs/realtime.md."""
 
@@ -123,6 +134,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=code)
             return
         self.ctx = ctx
+        _forget_related_rows(self.scope.get("user"))
         for group in ctx.groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)

@@ -5,7 +5,10 @@ Synchronous and database-backed; consumers call it through database_sync_to_asyn
 
 from __future__ import annotations
 
+import threading
+import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -165,17 +168,53 @@ def catch_up(ctx: Audience, from_seq: int, *, force_snapshot: bool = False) -> C
     restore, a different server)."""
     head = log_head(ctx)
     if force_snapshot or from_seq > head or head - from_seq > REPLAY_LIMIT:
-        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx))
+        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx, head))
     events = list(_relevant(ctx, from_seq).filter(sequence__lte=head)[: REPLAY_LIMIT + 1])
     if len(events) > REPLAY_LIMIT:
-        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx))
+        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx, head))
     return CatchUp(seq=head, events=[event_message(e) for e in events])
 
 
-def snapshot(ctx: Audience) -> dict[str, Any]:
+class SharedSnapshots:
+    """A console snapshot depends only on the organization and the log head, so consoles
+    of one organization that ask together (every dispatcher's screen reconnecting after a
+    deploy or a Redis restart) share one build: its queries, and the serializers' work
+    and memory, which for thousands of drivers is tens of MB while it lasts. Kept for
+    TTL_S at most and only while the head has not moved: the positions in it are that
+    old at most, and the console merges newer ones by device time."""
+
+    TTL_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._org_locks: dict[int, threading.Lock] = {}
+        self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
+
+    def get(self, org_id: int, head: int, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with self._lock:
+            org_lock = self._org_locks.setdefault(org_id, threading.Lock())
+        with org_lock:  # a second console waits for the first one's build, then shares it
+            cached = self._cache.get(org_id)
+            if cached is not None and cached[0] == head and time.monotonic() - cached[1] < self.TTL_S:
+                return cached[2]
+            data = build()
+            self._cache[org_id] = (head, time.monotonic(), data)
+            return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+shared_snapshots = SharedSnapshots()
+
+
+def snapshot(ctx: Audience, head: int | None = None) -> dict[str, Any]:
     """The current state an audience's screen shows, as of the log head."""
     if ctx.kind == "console":
-        return _console_snapshot(ctx)
+        if head is None:
+            return _console_snapshot(ctx)
+        return shared_snapshots.get(ctx.org_id, head, lambda: _console_snapshot(ctx))
     if ctx.kind == "driver":
         return _driver_snapshot(ctx)
     return _track_snapshot(ctx)

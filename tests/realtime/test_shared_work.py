@@ -177,6 +177,35 @@ async def test_one_task_beats_for_every_socket_and_stops_when_the_last_one_leave
     assert beating() == []
 
 
+async def _snapshot_of(communicator):
+    while (message := await communicator.receive_json_from(timeout=5))["type"] != "snapshot":
+        pass
+    return message
+
+
+async def test_consoles_of_one_organization_that_ask_together_share_one_snapshot(acme, dave, monkeypatch):
+    builds = []
+    real = protocol._console_snapshot
+    monkeypatch.setattr(protocol, "_console_snapshot", lambda ctx: builds.append(ctx.org_id) or real(ctx))
+    consoles = [await _socket(ConsoleConsumer, "/ws/console/", dave) for _ in range(3)]
+
+    for console in consoles:
+        await console.send_json_to({"type": "hello", "last_seq": 0})
+    snapshots = [await _snapshot_of(console) for console in consoles]
+
+    assert builds == [acme.pk]
+    assert all(s["data"] == snapshots[0]["data"] for s in snapshots)
+
+    # Once the log has moved, the next console gets a snapshot built afresh.
+    await _record_without_pushing(acme, NewEvent("hub.updated", "hub", 1))
+    await consoles[0].send_json_to({"type": "resync", "last_seq": 0})
+
+    assert (await _snapshot_of(consoles[0]))["seq"] == 1
+    assert builds == [acme.pk, acme.pk]
+    for console in consoles:
+        await console.disconnect()
+
+
 async def test_a_ping_is_stored_and_acknowledged_while_the_shared_thread_is_busy(bob):
     """A slow synchronous request holds the thread Django's sync code shares; live pings
     go through the ping writer's own thread and must not wait for it."""
