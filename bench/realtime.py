@@ -453,7 +453,7 @@ async def _open(url: str, cookie: str, origin: str, gate: asyncio.Semaphore, ref
                     while json.loads(await ws.recv()).get("type") != "snapshot":
                         pass
                 return ws
-        except (OSError, TimeoutError, websockets.InvalidStatus, websockets.ConnectionClosed) as exc:
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
             if refused is None or time.monotonic() + delay > deadline:
                 raise
             refused.append(f"{type(exc).__name__}: {exc}"[:100])
@@ -600,7 +600,10 @@ async def run_config(cfg: Config, servers: list[Server], fleet: Fleet, *, idle: 
         # A warm server: one console in (code paths imported, database connection open),
         # then idle memory.
         refused = out.refused
-        first = await _open(servers[0].url("/ws/console/"), fleet.console_cookies[0], servers[0].origin, gate)
+        # Retried like the rest: on a busy machine the first connection (imports, the first
+        # database connection) can outlast Daphne's 5 s handshake timeout.
+        first = await _open(servers[0].url("/ws/console/"), fleet.console_cookies[0], servers[0].origin, gate,
+                            refused)
         consoles = [Console(first)]
         sockets.append(first)
         await asyncio.sleep(1.0)
