@@ -126,7 +126,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
-        ctx, code = await database_sync_to_async(self.authorize)()
+        # On the thread pool, like every other read here: a thousand handshakes at once
+        # (a fleet reconnecting) queued for the one shared thread outlast Daphne's 5 s
+        # handshake timeout on a busy machine.
+        ctx, code = await read_off_request_thread(self.authorize)()
         if ctx is None:
             # Accept then close, so the browser sees our close code (a rejected
             # handshake only ever reads as 1006).
