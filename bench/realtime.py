@@ -407,8 +407,19 @@ class Console:
         self.received = 0
         self.window = (math.inf, math.inf)  # device times inside it are counted
         self.messages = 0
+        self.snapshots = 0  # snapshots after the first (resyncs)
 
     def on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") in ("snapshot", "snapshot.page"):
+            # A resync's snapshot carries every driver's latest position (in its pages when
+            # it is large), and the console applies them as it does live ones: they count
+            # for the final positions, not for latency.
+            for position in (message.get("data") or {}).get("positions") or []:
+                at = _ts(position["at"])
+                if at > self.latest.get(position["driver_id"], 0.0):
+                    self.latest[position["driver_id"]] = at
+            self.snapshots += message.get("type") == "snapshot"
+            return
         if message.get("type") != "positions":
             return
         now = time.time()
@@ -507,6 +518,7 @@ class Outcome:
     backlog: int = 0  # pings still unacknowledged ``drain`` seconds after the last round
     server_log: dict[str, int] = field(default_factory=dict)  # warnings and errors, counted
     load: float = 0.0
+    resyncs: int = 0  # snapshots consoles received after connecting (an invalidate, a far-behind beat)
 
     @property
     def sat_best(self) -> float:
@@ -686,6 +698,7 @@ async def run_config(cfg: Config, servers: list[Server], fleet: Fleet, *, idle: 
         out.rss_after_kb = sum(rss_kb(p) for p in pids)
         out.expected_positions = out.pings_in_window * len(consoles)
         out.received_positions = sum(c.received for c in consoles)
+        out.resyncs = sum(c.snapshots for c in consoles)
         out.latency_ms = [v for c in consoles for v in c.latency_ms]
         out.ack_ms = [v for d in drivers for v in d.ack_ms]
         out.rejected = sum(d.rejected for d in drivers)
@@ -808,6 +821,8 @@ def measure(cfg: Config, fleet: Fleet, args: argparse.Namespace, run_id: str) ->
 def notes(o: Outcome) -> list[str]:
     """Why sockets closed and what the servers complained about, briefly."""
     lines = []
+    if o.resyncs:
+        lines.append(f"consoles resynced with a snapshot {o.resyncs} times")
     for reason in sorted(set(o.closed))[:3]:
         lines.append(f"closed: {reason} (x{o.closed.count(reason)})")
     for reason in sorted(set(o.refused))[:3]:
