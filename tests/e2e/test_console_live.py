@@ -238,10 +238,10 @@ def test_the_simulated_fleet_drives_across_the_console(page: Page, asgi_live_ser
 
 def test_a_large_organizations_snapshot_comes_in_pages_and_is_assembled_before_the_console_goes_live(
         page: Page, asgi_live_server, dave, acme_day, driver_devices):
-    """Two thousand more drivers: their rows alone are over a page (256 KiB)."""
+    """Four thousand more drivers: their rows alone are over 1 MiB, paged past 768 KiB."""
     from tests.realtime.fleets import large_fleet_create
 
-    large_fleet_create(acme_day["bob"].org, 2000, positions=False)
+    large_fleet_create(acme_day["bob"].org, 4000, positions=False)
     bob, dana = acme_day["bob"], acme_day["dana"]
     driver_devices(bob).ping(*BOB_AT, seconds_ago=20)  # before the console opens: in its snapshot
     frames = []

@@ -110,6 +110,7 @@ class TestResync:
         from apps.realtime import protocol, snapshot_pages
 
         monkeypatch.setattr(snapshot_pages, "SNAPSHOT_PAGE_BYTES", 400)
+        monkeypatch.setattr(snapshot_pages, "SNAPSHOT_WHOLE_MAX_BYTES", 400)
         fleet = [{"driver_id": n, "lat": 52.5, "lng": 13.4, "at": "2026-12-01T10:00:00+00:00"} for n in range(1, 9)]
         drivers = [{"id": n, "name": f"Driver {n}"} for n in range(1, 9)]
         routes = [{"id": n, "name": f"Route {n}", "stops": [{"id": n * 10 + i} for i in range(3)]} for n in (1, 2)]
