@@ -85,14 +85,17 @@ def _no_background_fanout(monkeypatch):
 def _ping_writer_and_caches():
     # The ping writer's thread starts with the first live ping and holds a database
     # connection: stop it (storing what is pending) before the test database goes.
-    # Cached log heads belong to this test's organizations only.
+    # Cached log heads and snapshots belong to this test's organizations only.
     from apps.realtime.consumers import log_heads
+    from apps.realtime.protocol import shared_snapshots
     from apps.tracking.writer import ping_writer
 
     log_heads.clear()
+    shared_snapshots.clear()
     yield
     ping_writer.stop()
     log_heads.clear()
+    shared_snapshots.clear()
 
 
 @pytest.fixture(autouse=True)

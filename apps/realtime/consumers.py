@@ -6,7 +6,8 @@ may not. Each consumer keeps ``cursor``, the last sequence it has delivered or
 checked. A client says where it is (``hello``); the server replays what it missed,
 or sends a snapshot when it is too far behind. Gaps are also detected server-side:
 when a pushed batch does not start right after the cursor, and on every heartbeat
-when the organization's log has moved past the cursor.
+when the organization's log has moved past the cursor (one shared read per
+organization per beat: apps/realtime/beats.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from django.conf import settings
 from apps.common import metrics
 
 from . import protocol
+from .beats import beats
 from .groups import user_group
+from .snapshot_pages import snapshot_frames
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ class LogHeads:
     beat old only delays that repair by as much: pushes that did arrive are delivered
     at once, whatever the cache says."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
         self._cache: dict[int, tuple[float, int]] = {}
         self._inflight: dict[tuple[int, int], asyncio.Future[int]] = {}  # (id(loop), org id) -> the read
 
@@ -53,7 +57,7 @@ class LogHeads:
 
     async def get(self, org_id: int) -> int:
         cached = self._cache.get(org_id)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl():
+        if cached is not None and self.clock() - cached[0] < self.ttl():
             return cached[1]
         key = (id(asyncio.get_running_loop()), org_id)
         read = self._inflight.get(key)
@@ -64,7 +68,7 @@ class LogHeads:
         return await asyncio.shield(read)
 
     async def _read(self, org_id: int) -> int:
-        started = time.monotonic()
+        started = self.clock()
         head = await read_off_request_thread(protocol.org_log_head)(org_id)
         self._cache[org_id] = (started, head)
         return head
@@ -76,20 +80,15 @@ class LogHeads:
 log_heads = LogHeads()
 
 
-# A WebSocket message may not exceed 1 MiB (Daphne's autobahn default, both ways): a
-# fleet's positions (~150 bytes each) follow the snapshot in pages of this many, as the
-# live ``positions`` messages the console already merges, so a fleet of thousands
-# still connects. (The routes and drivers in the snapshot are still one message.)
-SNAPSHOT_POSITIONS_PAGE = 500
-
-
-def split_snapshot_positions(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
-    positions = snapshot.get("positions")
-    if not isinstance(positions, list) or len(positions) <= SNAPSHOT_POSITIONS_PAGE:
-        return snapshot, []
-    page = SNAPSHOT_POSITIONS_PAGE
-    return ({**snapshot, "positions": positions[:page]},
-            [positions[i:i + page] for i in range(page, len(positions), page)])
+def _forget_related_rows(user: Any) -> None:
+    """Authorizing read the user's membership, organization and driver profile, and the
+    user object caches them; the scope holds the user for as long as the socket is open
+    (so do the middlewares' copies of it). The socket needs only its ``Audience``: drop
+    the cached rows, a few KB per socket (docs/performance.md, "Live fan-out")."""
+    user = getattr(user, "_wrapped", user)
+    state = getattr(user, "_state", None)
+    if state is not None and isinstance(getattr(state, "fields_cache", None), dict):
+        state.fields_cache.clear()
 
 
 class CloseCode:
@@ -110,7 +109,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     ctx: protocol.Audience | None = None
     cursor: int = 0
     groups_joined: list[str]
-    heartbeat_task: asyncio.Task | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """As channels' own, without its ``aclose_old_connections()`` before every message.
@@ -128,7 +126,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
-        ctx, code = await database_sync_to_async(self.authorize)()
+        # On the thread pool, like every other read here: a thousand handshakes at once
+        # (a fleet reconnecting) queued for the one shared thread outlast Daphne's 5 s
+        # handshake timeout on a busy machine.
+        ctx, code = await read_off_request_thread(self.authorize)()
         if ctx is None:
             # Accept then close, so the browser sees our close code (a rejected
             # handshake only ever reads as 1006).
@@ -136,6 +137,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=code)
             return
         self.ctx = ctx
+        _forget_related_rows(self.scope.get("user"))
         for group in ctx.groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
@@ -147,7 +149,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.cursor = ctx.last_seq
         await self.send_json({"type": "welcome", "audience": self.audience, "seq": ctx.last_seq,
                               "heartbeat_s": settings.REALTIME_HEARTBEAT_S})
-        self.heartbeat_task = asyncio.create_task(self._heartbeat())
+        beats.add(self, ctx.org_id)
 
     def authorize(self) -> tuple[protocol.Audience | None, int]:
         raise PermissionError  # each endpoint says who may connect
@@ -155,8 +157,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.ctx is not None:
             metrics.websocket_connections.labels(endpoint=self.audience).dec()
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
+            beats.discard(self, self.ctx.org_id)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -194,10 +195,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         fresh = (reason in ("hello", "resync") and from_seq == 0) or reason == "invalidate"
         result = await read_off_request_thread(protocol.catch_up)(self.ctx, from_seq, force_snapshot=fresh)
         if result.snapshot is not None:
-            data, pages = split_snapshot_positions(result.snapshot)
-            await self.send_json({"type": "snapshot", "seq": result.seq, "reason": reason, "data": data})
-            for page in pages:
-                await self.send_json({"type": "positions", "positions": page})
+            # In pages when it is large: one WebSocket message may not exceed 1 MiB.
+            for frame in snapshot_frames(seq=result.seq, reason=reason, data=result.snapshot):
+                await self.send(text_data=frame)
         elif result.events or reason in ("hello", "resync"):
             # A client that asked always gets an answer, even "nothing missed", so it
             # can tell "up to date" from "still replaying".
@@ -233,32 +233,24 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Ephemeral state (driver positions): not in the log, not sequenced by it."""
         await self.send_json(message["payload"])
 
-    # --- heartbeat --------------------------------------------------------------
+    # --- heartbeat (apps/realtime/beats.py beats for every socket of the process) ---
 
-    async def _heartbeat(self) -> None:
-        interval = settings.REALTIME_HEARTBEAT_S
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                assert self.ctx is not None
-                # The beat goes out first: clients judge liveness by it, and the checks
-                # below may wait on the database.
-                await self.send_json({"type": "heartbeat", "seq": self.cursor})
-                # Re-join: a Redis restart forgets group memberships, and this socket
-                # would otherwise never hear a push again. group_add is idempotent.
-                for group in self.groups_joined:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                head = await log_heads.get(self.ctx.org_id)
-                if head > self.cursor:
-                    # The organization moved on while we heard nothing relevant, or a
-                    # push was dropped: check the log (cheap and indexed).
-                    await self.catch_up(from_seq=self.cursor, reason="heartbeat")
-                    self.cursor = max(self.cursor, head)
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # e.g. Redis is restarting: the client reconnects and resyncs
-            logger.warning("heartbeat failed; closing so the client reconnects", exc_info=True)
-            await self.close(code=1011)
+    async def beat(self) -> None:
+        # The beat goes out first: clients judge liveness by it.
+        await self.send_json({"type": "heartbeat", "seq": self.cursor})
+        # Re-join: a Redis restart forgets group memberships, and this socket would
+        # otherwise never hear a push again. group_add is idempotent.
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def catch_up_from(self, log: protocol.LogSlice) -> None:
+        """The beat's repair: what this socket missed, picked from its organization's
+        new events, read once for every socket of the organization in this process."""
+        assert self.ctx is not None
+        events = [e for e in log.events if e["seq"] > self.cursor and protocol.concerns(self.ctx, e, log.route_drivers)]
+        if events:
+            await self.send_json({"type": "events", "events": events, "replayed": True, "seq": log.upto})
+        self.cursor = max(self.cursor, log.upto)
 
 
 class ConsoleConsumer(LiveConsumer):

@@ -5,7 +5,10 @@ Synchronous and database-backed; consumers call it through database_sync_to_asyn
 
 from __future__ import annotations
 
+import threading
+import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -107,6 +110,48 @@ def _relevant(ctx: Audience, after: int) -> QuerySet[Event]:
     return qs
 
 
+@dataclass(frozen=True)
+class LogSlice:
+    """An organization's events in (``after``, ``upto``], read once for every socket of
+    the organization in a process, with what each audience needs to pick its own."""
+
+    after: int
+    upto: int
+    events: list[dict[str, Any]]
+    route_drivers: dict[int, int]  # route id -> driver id, for the routes the events name
+
+
+def org_log_slice(org_id: int, after: int, upto: int) -> LogSlice:
+    """Two queries whatever the number of sockets: the events, and who drives the routes
+    they name (as ``_relevant`` decides it: routes of today and yesterday)."""
+    from apps.dispatch.models import Route
+
+    events = list(Event.objects.filter(org_id=org_id, sequence__gt=after, sequence__lte=upto).order_by("sequence"))
+    route_ids = {e.payload.get("route_id") for e in events if isinstance(e.payload, dict)}
+    route_ids = {r for r in route_ids if isinstance(r, int) and not isinstance(r, bool)}
+    route_drivers: dict[int, int] = {}
+    if route_ids:
+        since = timezone.now().date() - timedelta(days=1)
+        route_drivers = dict(Route.objects.filter(pk__in=route_ids, date__gte=since).exclude(driver=None)
+                             .values_list("pk", "driver_id"))
+    return LogSlice(after=after, upto=upto, events=[event_message(e) for e in events], route_drivers=route_drivers)
+
+
+def concerns(ctx: Audience, event: dict[str, Any], route_drivers: dict[int, int]) -> bool:
+    """Whether ``event`` (an event message) is in this audience's stream: the in-memory
+    twin of ``_relevant``, for a ``LogSlice``."""
+    if ctx.kind == "console":
+        return True
+    if ctx.kind == "driver":
+        if event["subject_type"] == "driver" and event["subject_id"] == str(ctx.driver_id):
+            return True
+        payload = event["payload"]
+        route_id = payload.get("route_id") if isinstance(payload, dict) else None
+        return ctx.driver_id is not None and isinstance(route_id, int) and route_drivers.get(route_id) == ctx.driver_id
+    return (event["subject_type"] == "order" and event["subject_id"] == str(ctx.order_id)
+            and event["type"].startswith("order."))
+
+
 def org_log_head(org_id: int) -> int:
     from apps.events.models import OrgEventCounter
 
@@ -123,17 +168,53 @@ def catch_up(ctx: Audience, from_seq: int, *, force_snapshot: bool = False) -> C
     restore, a different server)."""
     head = log_head(ctx)
     if force_snapshot or from_seq > head or head - from_seq > REPLAY_LIMIT:
-        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx))
+        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx, head))
     events = list(_relevant(ctx, from_seq).filter(sequence__lte=head)[: REPLAY_LIMIT + 1])
     if len(events) > REPLAY_LIMIT:
-        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx))
+        return CatchUp(seq=head, events=[], snapshot=snapshot(ctx, head))
     return CatchUp(seq=head, events=[event_message(e) for e in events])
 
 
-def snapshot(ctx: Audience) -> dict[str, Any]:
+class SharedSnapshots:
+    """A console snapshot depends only on the organization and the log head, so consoles
+    of one organization that ask together (every dispatcher's screen reconnecting after a
+    deploy or a Redis restart) share one build: its queries, and the serializers' work
+    and memory, which for thousands of drivers is tens of MB while it lasts. Kept for
+    TTL_S at most and only while the head has not moved: the positions in it are that
+    old at most, and the console merges newer ones by device time."""
+
+    TTL_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._org_locks: dict[int, threading.Lock] = {}
+        self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
+
+    def get(self, org_id: int, head: int, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with self._lock:
+            org_lock = self._org_locks.setdefault(org_id, threading.Lock())
+        with org_lock:  # a second console waits for the first one's build, then shares it
+            cached = self._cache.get(org_id)
+            if cached is not None and cached[0] == head and time.monotonic() - cached[1] < self.TTL_S:
+                return cached[2]
+            data = build()
+            self._cache[org_id] = (head, time.monotonic(), data)
+            return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+shared_snapshots = SharedSnapshots()
+
+
+def snapshot(ctx: Audience, head: int | None = None) -> dict[str, Any]:
     """The current state an audience's screen shows, as of the log head."""
     if ctx.kind == "console":
-        return _console_snapshot(ctx)
+        if head is None:
+            return _console_snapshot(ctx)
+        return shared_snapshots.get(ctx.org_id, head, lambda: _console_snapshot(ctx))
     if ctx.kind == "driver":
         return _driver_snapshot(ctx)
     return _track_snapshot(ctx)

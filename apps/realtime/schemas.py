@@ -69,7 +69,15 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
     "welcome": _message("welcome", ["audience", "seq", "heartbeat_s"], {
         "audience": {"enum": ["console", "driver", "track"]}, "seq": _INT, "heartbeat_s": {"type": "number"}}),
     "snapshot": _message("snapshot", ["seq", "reason", "data"], {
-        "seq": _INT, "reason": {"type": "string"}, "data": {"type": "object"}}),
+        "seq": _INT, "reason": {"type": "string"}, "data": {"type": "object"},
+        "pages": {"type": "integer", "minimum": 1}}),
+    # A large snapshot's lists, in order, after a ``snapshot`` with ``pages`` (apps/realtime/snapshot_pages.py).
+    "snapshot.page": _message("snapshot.page", ["seq", "page", "data"], {
+        "seq": _INT, "page": {"type": "integer", "minimum": 1},
+        "data": {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": {
+            "routes": {"type": "array"}, "drivers": {"type": "array"},
+            "positions": {"type": "array", "items": _POSITION}}}}),
+    "snapshot.end": _message("snapshot.end", ["seq", "pages"], {"seq": _INT, "pages": {"type": "integer", "minimum": 1}}),
     "events": _message("events", ["events"], {
         "events": {"type": "array", "items": _EVENT}, "replayed": {"type": "boolean"}, "seq": _INT}),
     "heartbeat": _message("heartbeat", ["seq"], {"seq": _INT}),

@@ -3,8 +3,8 @@
 //
 // The protocol in short: the server says `welcome` (with the log head and its
 // heartbeat interval); we say `hello` with the last sequence we applied; the server
-// answers with a `snapshot` or the `events` we missed; live `events`, `positions`
-// and `heartbeat`s follow. This module keeps the sequence, drops what it has already
+// answers with a `snapshot` (a large one in pages, assembled here) or the `events` we
+// missed; live `events`, `positions` and `heartbeat`s follow. This module keeps the sequence, drops what it has already
 // applied (replays and live pushes may overlap), notices a dead socket by silence,
 // and reconnects with backoff. Pages only say what to do with the data.
 //
@@ -60,6 +60,7 @@ export function connect(url, handlers = {}, options = {}) {
   let retryTimer = null;
   let retryAt = null;
   let closed = false;
+  let paged = null; // a large snapshot being assembled: {message, data, pages, got, held}
 
   function setStatus(next, detail = {}) {
     status = next;
@@ -132,6 +133,7 @@ export function connect(url, handlers = {}, options = {}) {
   function lost(code) {
     drop();
     catchUpTo = null;
+    paged = null;
     if (closed) return;
     if (FINAL_CLOSE[code]) {
       closed = true;
@@ -155,6 +157,12 @@ export function connect(url, handlers = {}, options = {}) {
   }
 
   function receive(message) {
+    // A large snapshot comes as a header, pages and an end (docs/realtime.md, "Large
+    // snapshots"): events and heartbeats wait for it, positions need not.
+    if (paged && !["snapshot.page", "snapshot.end", "positions", "revoked", "error"].includes(message.type)) {
+      paged.held.push(message);
+      return;
+    }
     switch (message.type) {
       case "welcome":
         silenceMs = Math.max(1000, (message.heartbeat_s || 10) * 2500);
@@ -175,10 +183,33 @@ export function connect(url, handlers = {}, options = {}) {
         hadConnection = true;
         break;
       case "snapshot":
-        lastSeq = message.seq;
-        handlers.onSnapshot?.(message.data, message);
-        caughtUp(Infinity);
+        if (message.pages) {
+          paged = { message, data: { ...message.data }, pages: message.pages, got: 0, held: [] };
+          break;
+        }
+        applySnapshot(message.data, message);
         break;
+      case "snapshot.page":
+        if (!paged || message.seq !== paged.message.seq || message.page !== paged.got + 1) {
+          snapshotBroken();
+          break;
+        }
+        paged.got += 1;
+        for (const [key, items] of Object.entries(message.data || {})) {
+          paged.data[key] = (paged.data[key] || []).concat(items);
+        }
+        break;
+      case "snapshot.end": {
+        const assembled = paged;
+        paged = null;
+        if (!assembled || message.seq !== assembled.message.seq || assembled.got !== assembled.pages) {
+          snapshotBroken();
+          break;
+        }
+        applySnapshot(assembled.data, assembled.message);
+        for (const held of assembled.held) receive(held);
+        break;
+      }
       case "events": {
         const fresh = (message.events || []).filter((event) => event.seq > lastSeq);
         if (fresh.length) {
@@ -208,6 +239,22 @@ export function connect(url, handlers = {}, options = {}) {
       default:
         handlers.onMessage?.(message);
     }
+  }
+
+  function applySnapshot(data, message) {
+    lastSeq = message.seq;
+    handlers.onSnapshot?.(data, message);
+    caughtUp(Infinity);
+  }
+
+  // Pages lost or out of order (a bug, or a proxy dropping frames): start over.
+  function snapshotBroken() {
+    console.warn("live: incomplete snapshot; asking for a new one");
+    // What was held is older than the new snapshot will be: it supersedes it.
+    paged = null;
+    catchUpTo = Infinity;
+    setStatus(STATUS.RESYNCING);
+    send({ type: "resync", last_seq: 0 });
   }
 
   function caughtUp(seq) {

@@ -234,3 +234,24 @@ def test_the_simulated_fleet_drives_across_the_console(page: Page, asgi_live_ser
         fleet.terminate()
         output, _ = fleet.communicate(timeout=15)
     assert "rejected" not in output or " 0 rejected" in output, output
+
+
+def test_a_large_organizations_snapshot_comes_in_pages_and_is_assembled_before_the_console_goes_live(
+        page: Page, asgi_live_server, dave, acme_day, driver_devices):
+    """Four thousand more drivers: their rows alone are over 1 MiB, paged past 768 KiB."""
+    from tests.realtime.fleets import large_fleet_create
+
+    large_fleet_create(acme_day["bob"].org, 4000, positions=False)
+    bob, dana = acme_day["bob"], acme_day["dana"]
+    driver_devices(bob).ping(*BOB_AT, seconds_ago=20)  # before the console opens: in its snapshot
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(str(frame)[:40])))
+
+    open_console(page, asgi_live_server, acme_day, dave)
+
+    assert any('"type": "snapshot.page"' in frame for frame in frames)
+    assert any('"type": "snapshot.end"' in frame for frame in frames)
+    expect(driver_marker(page, bob)).to_be_visible()  # a position from the last page
+    expect(stop_marker(page, acme_day["danas_stops"][0])).to_have_class(re.compile(r"\bis-pending\b"))
+    page.get_by_test_id("tab-drivers").click()
+    expect(page.locator(f'[data-testid="driver-row"][data-driver-id="{dana.pk}"]')).to_be_visible()

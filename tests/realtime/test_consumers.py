@@ -104,24 +104,45 @@ class TestResync:
         assert {"date", "routes", "drivers", "positions"} <= set(message["data"])
         await communicator.disconnect()
 
-    async def test_a_large_fleets_positions_follow_the_snapshot_in_pages(self, dave, acme, monkeypatch):
-        # A WebSocket message is capped at 1 MiB: thousands of positions must not ride in
-        # one snapshot, or a big fleet's console could never connect.
-        from apps.realtime import consumers, protocol
+    async def test_a_large_snapshot_comes_as_a_header_pages_and_an_end(self, dave, acme, monkeypatch):
+        # A WebSocket message is capped at 1 MiB: a big organization's routes, drivers and
+        # positions must not ride in one snapshot, or its console could never connect.
+        from apps.realtime import protocol, snapshot_pages
 
-        monkeypatch.setattr(consumers, "SNAPSHOT_POSITIONS_PAGE", 2)
-        fleet = [{"driver_id": n, "lat": 52.5, "lng": 13.4, "at": "2026-12-01T10:00:00+00:00"} for n in range(1, 6)]
-        real = protocol._console_snapshot
-        monkeypatch.setattr(protocol, "_console_snapshot", lambda ctx: {**real(ctx), "positions": fleet})
+        monkeypatch.setattr(snapshot_pages, "SNAPSHOT_PAGE_BYTES", 400)
+        monkeypatch.setattr(snapshot_pages, "SNAPSHOT_WHOLE_MAX_BYTES", 400)
+        fleet = [{"driver_id": n, "lat": 52.5, "lng": 13.4, "at": "2026-12-01T10:00:00+00:00"} for n in range(1, 9)]
+        drivers = [{"id": n, "name": f"Driver {n}"} for n in range(1, 9)]
+        routes = [{"id": n, "name": f"Route {n}", "stops": [{"id": n * 10 + i} for i in range(3)]} for n in (1, 2)]
+        monkeypatch.setattr(protocol, "_console_snapshot",
+                            lambda ctx: {"date": "2026-12-01", "routes": routes, "drivers": drivers, "positions": fleet})
         communicator, _ = await _console(dave)
 
         await communicator.send_json_to({"type": "hello", "last_seq": 0})
-        snapshot = await communicator.receive_json_from()
-        pages = [await communicator.receive_json_from() for _ in range(2)]
+        header = await communicator.receive_json_from()
+        pages = [await communicator.receive_json_from() for _ in range(header["pages"])]
+        end = await communicator.receive_json_from()
 
-        assert snapshot["type"] == "snapshot" and snapshot["data"]["positions"] == fleet[:2]
-        assert [p["type"] for p in pages] == ["positions", "positions"]
-        assert [p["positions"] for p in pages] == [fleet[2:4], fleet[4:]]
+        assert header["type"] == "snapshot" and header["pages"] >= 3
+        assert header["data"] == {"date": "2026-12-01", "routes": [], "drivers": [], "positions": []}
+        assert [p["type"] for p in pages] == ["snapshot.page"] * header["pages"]
+        assert [p["page"] for p in pages] == list(range(1, header["pages"] + 1))
+        assert end == {"type": "snapshot.end", "seq": header["seq"], "pages": header["pages"]}
+        assembled = {"routes": [], "drivers": [], "positions": []}
+        for page in pages:
+            for key, items in page["data"].items():
+                assembled[key] += items
+        assert assembled == {"routes": routes, "drivers": drivers, "positions": fleet}
+        await communicator.disconnect()
+
+    async def test_a_small_snapshot_is_still_one_message(self, dave, acme):
+        communicator, _ = await _console(dave)
+
+        await communicator.send_json_to({"type": "hello", "last_seq": 0})
+        message = await communicator.receive_json_from()
+
+        assert message["type"] == "snapshot" and "pages" not in message
+        assert await communicator.receive_nothing(timeout=0.2)
         await communicator.disconnect()
 
     async def test_hello_with_a_recent_sequence_replays_what_was_missed(self, dave, acme):

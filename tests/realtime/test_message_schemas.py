@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from apps.realtime.schemas import MESSAGE_SCHEMAS, SNAPSHOT_DATA
 from apps.tracking import fanout
 from apps.tracking.services import tracking_token_issue
 from tests.factories import OrderFactory, order_payload
+from tests.realtime.fleets import large_fleet_create
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "realtime.md").read_text()
 
@@ -82,3 +84,31 @@ async def test_the_tracking_socket_speaks_the_documented_messages(acme):
     snapshot = check(await track.receive_json_from())
     jsonschema.validate(snapshot["data"], SNAPSHOT_DATA["track"])
     await track.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_console_of_an_organization_too_large_for_one_message_gets_its_snapshot_in_pages(dave, acme):
+    # Thousands of drivers, each with a position: about 1.3 MB as one message.
+    await sync_to_async(large_fleet_create)(acme, 3000)
+    console = await _open(ConsoleConsumer, "/ws/console/", user=dave)
+    check(await console.receive_json_from())
+
+    await console.send_json_to({"type": "hello", "last_seq": 0})
+    frames = [await console.receive_from(timeout=10)]
+    header = check(json.loads(frames[0]))
+    while json.loads(frames[-1])["type"] != "snapshot.end":
+        frames.append(await console.receive_from(timeout=10))
+    messages = [check(json.loads(frame)) for frame in frames]
+
+    # Daphne (autobahn) refuses any message over 1 MiB; the snapshot as one would be.
+    assert sum(len(frame) for frame in frames) > 1 << 20
+    assert max(len(frame.encode()) for frame in frames) < 1 << 20
+    assert header["pages"] == len(messages) - 2 and messages[-1]["pages"] == header["pages"]
+    data = header["data"]
+    for page in messages[1:-1]:
+        for key, items in page["data"].items():
+            data[key] = data[key] + items
+    jsonschema.validate(data, SNAPSHOT_DATA["console"])
+    assert len(data["drivers"]) == 3000 and len(data["positions"]) == 3000
+    await console.disconnect()
