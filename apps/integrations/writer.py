@@ -26,12 +26,13 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
 
 from django.db import close_old_connections, connections
+
+from apps.common.threads import OwnThread
 
 from .services.inbound import NewInbound, Stored, inbound_store
 
@@ -48,15 +49,14 @@ class Pending:
     future: asyncio.Future[Stored]
 
 
-class InboundWriter:
+class InboundWriter(OwnThread):
+    thread_name = "lastmile-inbound-writer"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._pending: list[Pending] = []
         self._work = threading.Event()
-        self._start_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self.commits = 0  # for tests and logs
 
     async def submit(self, item: NewInbound) -> Stored:
@@ -103,34 +103,18 @@ class InboundWriter:
         with self._lock:
             return len(self._pending)
 
-    def ensure_started(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            return
-        with self._start_lock:
-            if self._pid != os.getpid():  # forked: the parent's thread did not come along
-                self._pid, self._thread = os.getpid(), None
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stopping = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-inbound-writer",
-                                            daemon=True)
-            self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread after storing what is pending (a clean shutdown acknowledges it)."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-            self._stopping.set()
-            self._work.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self.stop_thread(timeout)
         if self.pending:
             try:
                 while self.flush_now():
                     pass
             finally:
                 connections.close_all()
+
+    def _wake(self) -> None:
+        self._work.set()
 
     def _run(self, stopping: threading.Event) -> None:
         checked = 0.0

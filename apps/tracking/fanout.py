@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from apps.common import metrics
+from apps.common.threads import OwnThread
 from apps.realtime.groups import org_group
 
 logger = logging.getLogger(__name__)
@@ -44,19 +45,18 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
 
 
-class Coalescer:
+class Coalescer(OwnThread):
+    thread_name = "lastmile-positions"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()  # guards _pending
-        self._start_lock = threading.Lock()  # guards _thread and _stopping
         self._pending: dict[int, dict[int, tuple[datetime, dict[str, Any]]]] = {}
         self._last_sent: dict[int, float] = {}  # driver id -> monotonic time of its last send
         self._queued_at: dict[int, float] = {}  # driver id -> when its pending position arrived
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._kick = threading.Event()  # set when new positions should go out now, not next tick
         self._stale_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = os.getpid()
         # Tests turn this off and flush by hand.
         self.autostart = True
 
@@ -192,37 +192,18 @@ class Coalescer:
 
     # --- the thread -------------------------------------------------------------------
 
-    def ensure_started(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            return
-        with self._start_lock:
-            if self._pid != os.getpid():  # forked: the parent's thread did not come along
-                self._pid, self._thread = os.getpid(), None
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stopping = threading.Event()
-            self._kick.clear()
-            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-positions",
-                                            daemon=True)
-            self._thread.start()
+    def _starting(self) -> None:
+        self._kick.clear()
+
+    def _wake(self) -> None:
+        self._kick.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread (tests; shutdown). Pending positions are dropped."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-            self._stopping.set()
-            self._kick.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self.stop_thread(timeout)
         stale = self._stale_thread
         if stale is not None and stale is not threading.current_thread():
             stale.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
 
     def _run(self, stopping: threading.Event) -> None:
         tick = settings.LOCATION_FANOUT_TICK_S

@@ -38,7 +38,6 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +46,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections
+
+from apps.common.threads import OwnThread
 
 from . import fanout
 from .services import PingBatch, location_parse, location_store
@@ -64,17 +65,16 @@ class Pending:
     future: asyncio.Future[dict[str, Any]] | None
 
 
-class PingWriter:
+class PingWriter(OwnThread):
+    thread_name = "lastmile-ping-writer"
+
     def __init__(self, store: Callable[..., None] = location_store) -> None:
+        super().__init__()
         self._store = store
         self._lock = threading.Lock()  # guards _pending and _count
         self._pending: list[Pending] = []
         self._count = 0  # valid pings in _pending
         self._work = threading.Event()
-        self._start_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self.autostart = True
         self.flushes = 0  # commits done, for tests and logs
 
@@ -167,38 +167,17 @@ class PingWriter:
 
     # --- the thread -------------------------------------------------------------------
 
-    def ensure_started(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            return
-        with self._start_lock:
-            if self._pid != os.getpid():  # forked: the parent's thread did not come along
-                self._pid, self._thread = os.getpid(), None
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stopping = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="lastmile-ping-writer",
-                                            daemon=True)
-            self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread after storing what is pending (a clean shutdown loses nothing)."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-            self._stopping.set()
-            self._work.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self.stop_thread(timeout)
         if self.pending:
             try:
                 self.flush_now()  # the thread was not running, or did not finish in time
             finally:
                 connections.close_all()
 
-    @property
-    def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+    def _wake(self) -> None:
+        self._work.set()
 
     def _run(self, stopping: threading.Event) -> None:
         tick = settings.LOCATION_WRITE_TICK_S
